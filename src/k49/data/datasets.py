@@ -1,0 +1,151 @@
+"""The table of dataset facts (files, checksums, classes, sizes) that drives fetch, load and the CLI.
+
+Source: the official KMNIST page and ../shared/reference/k49-facts.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from k49.errors import K49Error
+
+#: Roles of the five files every dataset has, in the order they are fetched.
+ROLES = ("train_images", "train_labels", "test_images", "test_labels", "classmap")
+
+OFFICIAL_K49_URL = "http://codh.rois.ac.jp/kmnist/dataset/k49/"
+OFFICIAL_KMNIST_URL = "http://codh.rois.ac.jp/kmnist/dataset/kmnist/"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One file of a dataset under its official name; `size` and `md5` are None when generated."""
+
+    name: str
+    size: int | None = None
+    md5: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything k49 knows about a dataset before opening any of its files."""
+
+    name: str
+    title: str
+    files: dict[str, DataFile]
+    chars: tuple[str, ...]
+    train_size: int
+    test_size: int
+    test_counts: tuple[int, ...]
+    official_url: str | None = None
+    synthetic: bool = False
+    #: The headline metric the dataset's authors recommend.
+    metric: str = "balanced_accuracy"
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.chars)
+
+    @property
+    def codepoints(self) -> tuple[str, ...]:
+        return tuple(f"U+{ord(c):04X}" for c in self.chars)
+
+    def path(self, role: str, data_dir: str | os.PathLike) -> Path:
+        return Path(data_dir) / self.name / self.files[role].name
+
+    def label(self, role: str | None = None) -> str:
+        """A title fragment; every synthetic result carries the word "synthetic"."""
+        return f"{self.title} (synthetic data, not K49)" if self.synthetic else self.title
+
+
+K49_CHARS = tuple(
+    "あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわゐゑをんゝ"
+)
+KMNIST_CHARS = tuple("おきすつなはまやれを")
+
+_K49_RARE = {3: 126, 8: 767, 13: 678, 14: 629, 16: 418, 22: 336, 23: 399, 26: 836, 29: 324,
+             31: 498, 32: 280, 33: 552, 36: 260, 42: 348, 43: 390, 44: 68, 45: 64, 48: 574}
+K49_TEST_COUNTS = tuple(_K49_RARE.get(i, 1000) for i in range(49))
+
+
+def _files(prefix: str, sizes_md5: dict[str, tuple[int | None, str | None]]) -> dict[str, DataFile]:
+    names = {
+        "train_images": f"{prefix}-train-imgs.npz",
+        "train_labels": f"{prefix}-train-labels.npz",
+        "test_images": f"{prefix}-test-imgs.npz",
+        "test_labels": f"{prefix}-test-labels.npz",
+        "classmap": f"{prefix}_classmap.csv",
+    }
+    return {role: DataFile(names[role], *sizes_md5.get(role, (None, None))) for role in ROLES}
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "k49": DatasetSpec(
+        name="k49",
+        title="Kuzushiji-49",
+        files=_files("k49", {
+            "train_images": (66117696, "7ac088b20481cf51dcd01ceaab89d821"),
+            "train_labels": (164485, "44a8e1b893f81e63ff38d73cad420f7a"),
+            "test_images": (10971201, "d352e201d846ce6b94f42c990966f374"),
+            "test_labels": (27450, "4da6f7a62e67a832d5eb1bd85c5ee448"),
+            "classmap": (697, "f7d0d0391f68bdf0fe4cf160ceb85753"),
+        }),
+        chars=K49_CHARS,
+        train_size=232_365,
+        test_size=38_547,
+        test_counts=K49_TEST_COUNTS,
+        official_url=OFFICIAL_K49_URL,
+    ),
+    "kmnist": DatasetSpec(
+        name="kmnist",
+        title="Kuzushiji-MNIST",
+        files=_files("kmnist", {
+            "train_images": (18384171, "a183fbc01ed9a345513b145673d3d0bb"),
+            "train_labels": (29700, "b0e1d240e8afec72b50437fc3bc5908a"),
+            "test_images": (3079479, "dace6de62ca8b90843cc45366337d02e"),
+            "test_labels": (5304, "3ae489a79983d0fe386152684e3b5412"),
+            "classmap": (151, "899202f6e8dc29a321ac210a03d0f2f1"),
+        }),
+        chars=KMNIST_CHARS,
+        train_size=60_000,
+        test_size=10_000,
+        test_counts=(1000,) * 10,
+        official_url=OFFICIAL_KMNIST_URL,
+        metric="accuracy",
+    ),
+    # Same classes, proportions and file format as K49, generated locally from fonts.
+    "synthetic": DatasetSpec(
+        name="synthetic",
+        title="Synthetic K49-like",
+        files=_files("k49", {}),
+        chars=K49_CHARS,
+        train_size=232_365,
+        test_size=38_547,
+        test_counts=K49_TEST_COUNTS,
+        synthetic=True,
+    ),
+}
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The spec of dataset `name`; an unknown name fails listing the close ones."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, DATASETS, n=3, cutoff=0.4)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise K49Error(
+            f"unknown dataset {name!r}: {hint}choose one of {', '.join(DATASETS)}"
+        ) from None
+
+
+def default_data_dir() -> Path:
+    """`K49_DATA_DIR` if set, else the user's cache directory (e.g. ~/.cache/k49)."""
+    env = os.environ.get("K49_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    import pooch
+
+    return Path(pooch.os_cache("k49"))
