@@ -15,6 +15,11 @@ from k49.errors import K49Error
 #: Roles of the five files every dataset has, in the order they are fetched.
 ROLES = ("train_images", "train_labels", "test_images", "test_labels", "classmap")
 
+#: The first 100 images of the real K49 test set (no labels), shipped for comparison figures.
+#: K49 is CC BY-SA 4.0: "KMNIST Dataset" (created by CODH), adapted from "Kuzushiji Dataset"
+#: (created by NIJL and others), doi:10.20676/00000341.
+REAL_SAMPLE = Path(__file__).with_name("k49-real-sample.npz")
+
 OFFICIAL_K49_URL = "http://codh.rois.ac.jp/kmnist/dataset/k49/"
 OFFICIAL_KMNIST_URL = "http://codh.rois.ac.jp/kmnist/dataset/kmnist/"
 

@@ -65,6 +65,12 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise K49Error(f"{path} is missing: fetch it with `k49 data fetch` or put it there by hand")
+    # np.load would read a non-zip file as .npy (returning a bare array) or as a pickle
+    # (garbage bytes then passed for "pickled objects"): an npz is a zip archive, check that first.
+    if not zipfile.is_zipfile(path):
+        raise K49Error(
+            f"{path} is not an npz (zip) file, or is truncated: delete it and fetch again"
+        )
     try:
         with np.load(path, allow_pickle=False) as npz:
             if "arr_0" not in npz.files:
@@ -121,7 +127,7 @@ def write_classmap(spec: DatasetSpec, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["index", "codepoint", "char"])
-        for i, (cp, ch) in enumerate(zip(spec.codepoints, spec.chars)):
+        for i, (cp, ch) in enumerate(zip(spec.codepoints, spec.chars, strict=True)):
             writer.writerow([i, cp, ch])
 
 
@@ -167,7 +173,9 @@ def load_dataset(
                 f"the files in {data_dir / name} do not belong together; fetch them again"
             )
         if len(images) == 0:
-            raise K49Error(f"{split} split in {data_dir / name} is empty: fetch or generate it again")
+            raise K49Error(
+                f"{split} split in {data_dir / name} is empty: fetch or generate it again"
+            )
         arrays[split] = (images, labels)
     checksums = {spec.files[r].name: md5sum(spec.path(r, data_dir)) for r in spec.files}
     return Dataset(spec, *arrays["train"], *arrays["test"], data_dir=data_dir, checksums=checksums)

@@ -1,0 +1,3 @@
+from k49.cli import main
+
+main()

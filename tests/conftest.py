@@ -1,0 +1,105 @@
+"""Shared fixtures: tiny K49-format files, a local HTTP server serving them, a dead port."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import socket
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from k49.data.datasets import DataFile, get_spec
+
+
+def write_k49_files(directory, name="k49", n_train=12, n_test=6, seed=0) -> dict[str, DataFile]:
+    """Write the five files of dataset `name` in K49's format, tiny; return their facts table."""
+    spec = get_spec(name)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train_labels": (np.arange(n_train) % spec.n_classes).astype(np.uint8),
+        "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "test_labels": (np.arange(n_test) % spec.n_classes).astype(np.uint8),
+    }
+    table = {}
+    for role, entry in spec.files.items():
+        path = directory / entry.name
+        if role in arrays:
+            np.savez_compressed(path, arrays[role])
+        else:
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(["index", "codepoint", "char"])
+                writer.writerows(
+                    zip(range(spec.n_classes), spec.codepoints, spec.chars, strict=True)
+                )
+        data = path.read_bytes()
+        table[role] = DataFile(entry.name, len(data), hashlib.md5(data).hexdigest())
+    return table
+
+
+@pytest.fixture
+def k49_files():
+    """`write_k49_files` as a fixture, so tests need not import conftest."""
+    return write_k49_files
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    """Serves the server's root; logs requests; `server.faults[path]` scripts failures."""
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        faults = self.server.faults.get(self.path)
+        fault = faults.pop(0) if faults else None
+        if isinstance(fault, int):
+            self.send_error(fault)
+        elif fault == "cut":  # promise the whole file, send half, hang up
+            data = Path(self.translate_path(self.path)).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.close_connection = True
+        else:
+            super().do_GET()
+
+    def log_request(self, code="-", size="-"):
+        self.server.requests.append((self.command, self.path, int(code)))
+
+    def log_message(self, format, *args):  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A ThreadingHTTPServer on 127.0.0.1:<random port> serving `server.root` (a tmp dir).
+
+    `server.url` is its base URL, `server.requests` lists (method, path, status) served, and
+    `server.faults` maps a request path to a list of faults used up one per request: an HTTP
+    status to answer with, or "cut" for a body shorter than its Content-Length.
+    """
+    root = tmp_path / "www"
+    root.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(root)))
+    server.root, server.requests, server.faults = root, [], {}
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def free_port():
+    """A port on 127.0.0.1 with nothing listening: connecting to it is refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
