@@ -1,0 +1,1 @@
+"""Evaluation stage: batched prediction and imbalance-aware metrics."""

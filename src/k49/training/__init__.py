@@ -1,0 +1,1 @@
+"""Training stage: the run config, the trainer, checkpoints, losses, suites and benchmarks."""

@@ -1,0 +1,126 @@
+"""Weights and resumable checkpoints, stored only as safetensors (never pickle).
+
+A checkpoint holds the model's state, the optimizer's tensors (its other values go in the
+safetensors metadata as JSON), the torch RNG state and where in training it was taken.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from k49.errors import K49Error
+from k49.io import atomic_path
+
+_MODEL, _OPTIM, _RNG = "model.", "optim.", "rng.torch"
+
+
+def _state_to_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # safetensors refuses shared or non-contiguous storage.
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+
+
+def save_weights(path: str | os.PathLike, model: torch.nn.Module, metadata: dict | None = None):
+    """Write `model`'s state dict to `path` as safetensors, atomically."""
+    meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
+    with atomic_path(path) as tmp:
+        save_file(_state_to_cpu(model.state_dict()), str(tmp), metadata=meta)
+
+
+def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and JSON metadata of a safetensors file; anything else is refused."""
+    path = Path(path)
+    if not path.exists():
+        raise K49Error(f"{path} does not exist: train the model first or give the right path")
+    try:
+        tensors = load_file(str(path))
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            raw_meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise K49Error(
+            f"{path} is not a safetensors file ({str(e).splitlines()[0]}): k49 loads weights "
+            "only from safetensors, never pickles; retrain or convert the weights"
+        ) from None
+    meta = {}
+    for key, value in raw_meta.items():
+        try:
+            meta[key] = json.loads(value)
+        except json.JSONDecodeError:
+            meta[key] = value
+    return tensors, meta
+
+
+def load_weights(path: str | os.PathLike, model: torch.nn.Module) -> dict[str, Any]:
+    """Load safetensors weights into `model`; returns the file's metadata."""
+    tensors, meta = read_safetensors(path)
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as e:
+        raise K49Error(
+            f"{path} does not fit this model ({str(e).splitlines()[0]}): "
+            "load it into the model it was trained as"
+        ) from None
+    return meta
+
+
+def _split_optimizer_state(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors, rest = {}, {"param_groups": state["param_groups"], "state": {}}
+    for pid, pstate in state["state"].items():
+        rest["state"][str(pid)] = {}
+        for key, value in pstate.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{_OPTIM}{pid}.{key}"] = value
+            else:
+                rest["state"][str(pid)][key] = value
+    return tensors, rest
+
+
+def _join_optimizer_state(tensors: dict[str, torch.Tensor], rest: dict) -> dict:
+    state: dict[int, dict[str, Any]] = {int(pid): dict(v) for pid, v in rest["state"].items()}
+    for name, value in tensors.items():
+        pid, key = name[len(_OPTIM):].split(".", 1)
+        state.setdefault(int(pid), {})[key] = value
+    return {"state": state, "param_groups": rest["param_groups"]}
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    progress: dict[str, Any],
+) -> None:
+    """Atomically save everything needed to resume: weights, optimizer, RNG and `progress`."""
+    optim_tensors, optim_rest = _split_optimizer_state(optimizer.state_dict())
+    tensors = {f"{_MODEL}{k}": v for k, v in model.state_dict().items()}
+    tensors.update(optim_tensors)
+    tensors[_RNG] = torch.get_rng_state()
+    meta = {"optimizer": json.dumps(optim_rest), "progress": json.dumps(progress)}
+    with atomic_path(path) as tmp:
+        save_file(_state_to_cpu(tensors), str(tmp), metadata=meta)
+
+
+def load_checkpoint(
+    path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+) -> dict[str, Any]:
+    """Restore a checkpoint into `model` and `optimizer`, and the torch RNG; returns progress."""
+    tensors, meta = read_safetensors(path)
+    model.load_state_dict(
+        {k[len(_MODEL):]: v for k, v in tensors.items() if k.startswith(_MODEL)}
+    )
+    device = next(model.parameters()).device
+    optim_tensors = {k: v.to(device) for k, v in tensors.items() if k.startswith(_OPTIM)}
+    # Adam's `step` must stay on the CPU unless the optimizer is capturable/fused.
+    for k in optim_tensors:
+        if k.endswith(".step"):
+            optim_tensors[k] = optim_tensors[k].cpu()
+    optimizer.load_state_dict(_join_optimizer_state(optim_tensors, meta["optimizer"]))
+    torch.set_rng_state(tensors[_RNG])
+    return meta["progress"]

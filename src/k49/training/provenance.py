@@ -1,0 +1,63 @@
+"""What every run records beside its results: full config, data checksums, versions, device."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from k49.data.load import Dataset
+from k49.training.config import TrainConfig
+
+
+def git_commit() -> str | None:
+    """The commit of the k49 source tree, when it is a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+            text=True, timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import sklearn
+    import torch
+
+    from k49 import __version__
+
+    return {"k49": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__}
+
+
+def device_info(device: str) -> dict[str, Any]:
+    import torch
+
+    from k49.evaluation.predict import resolve_device
+
+    dev = resolve_device(device)
+    info: dict[str, Any] = {"device": str(dev), "threads": torch.get_num_threads(),
+                            "platform": platform.platform(), "processor": platform.machine()}
+    if dev.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(dev)
+    return info
+
+
+def provenance(config: TrainConfig, ds: Dataset) -> dict[str, Any]:
+    return {
+        "config": config.model_dump(),
+        "config_hash": config.config_hash(),
+        "dataset": {"name": ds.name, "synthetic": ds.synthetic, "title": ds.spec.label(),
+                    "train_size": int(len(ds.train_labels)), "test_size": int(len(ds.test_labels)),
+                    "checksums": ds.checksums},
+        "seed": config.seed,
+        "versions": versions(),
+        "device": device_info(config.device),
+        "git_commit": git_commit(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

@@ -1,0 +1,107 @@
+"""Suites: TOML files validated with clear errors, run directories, skipping and --jobs."""
+
+from __future__ import annotations
+
+import pytest
+
+from k49.errors import K49Error
+from k49.training.runner import LocalQueue, builtin_suite, load_suite, plan, run_suite
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_builtin_suites():
+    seed = builtin_suite("seed")
+    assert len(seed.models) == 12
+    assert {m.name for m in seed.models} >= {"NN_1_sgd", "CNN_dense_batch_norm"}
+    paper = builtin_suite("paper")
+    labels = {m.label or m.name for m in paper.models}
+    assert {"knn4", "keras_simple_cnn", "preact_resnet18", "resnet_small",
+            "preact_resnet18_input_mixup", "preact_resnet18_manifold_mixup"} <= labels
+    assert len(builtin_suite("all").models) == len(seed.models) + len(paper.models)
+    with pytest.raises(K49Error, match="unknown suite"):
+        builtin_suite("seeds")
+
+
+def test_toml_suite_with_overrides(tmp_path):
+    suite = load_suite(write(tmp_path, """
+name = "optimizers"
+seeds = [0, 1]
+[defaults]
+epochs = 3
+[[models]]
+name = "NN_1_sgd"
+lr = 0.05
+[[models]]
+name = "CNN_dense_batch_form"
+loss = "focal"
+"""))
+    specs = plan(suite, suite.seeds, tmp_path / "out", batch_size=64)
+    assert [(s.label, s.config.seed) for s in specs] == [
+        ("NN_1_sgd", 0), ("NN_1_sgd", 1), ("CNN_dense_batch_form", 0), ("CNN_dense_batch_form", 1)]
+    assert specs[0].config.lr == 0.05 and specs[0].config.epochs == 3
+    assert specs[0].config.batch_size == 64  # command-line override
+    assert specs[2].config.loss == "focal"
+    assert specs[1].run_dir == tmp_path / "out" / "NN_1_sgd" / "seed-1"
+
+
+def test_bad_key_names_key_and_line(tmp_path):
+    path = write(tmp_path, '[[models]]\nname = "NN_1_sgd"\nepochs = -2\n')
+    with pytest.raises(K49Error, match=r"models\[0\]\.epochs \(line 3\)"):
+        load_suite(path)
+
+
+def test_unknown_key_is_refused(tmp_path):
+    with pytest.raises(K49Error, match="learning_rate"):
+        load_suite(write(tmp_path, '[[models]]\nname = "NN_1_sgd"\nlearning_rate = 0.1\n'))
+
+
+def test_unknown_model_suggests_close_names(tmp_path):
+    with pytest.raises(K49Error, match="CNN_1_adam"):
+        load_suite(write(tmp_path, '[[models]]\nname = "CNN_1_adma"\n'))
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    with pytest.raises(K49Error, match="not valid TOML"):
+        load_suite(write(tmp_path, "[[models]\n"))
+    with pytest.raises(K49Error, match="cannot read"):
+        load_suite(str(tmp_path / "nope.toml"))
+
+
+def test_local_queue_claims_each_run_once(tmp_path):
+    suite = builtin_suite("seed")
+    specs = plan(suite, [0], tmp_path)
+    a, b = LocalQueue(specs), LocalQueue(specs)
+    claimed = []
+    while (spec := a.claim() or b.claim()) is not None:
+        claimed.append(spec.label)
+    assert sorted(claimed) == sorted(m.name for m in suite.models)
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+    specs = plan(builtin_suite("seed"), [0], tmp_path)[:1]
+    specs[0].run_dir.mkdir(parents=True)
+    import os
+
+    (specs[0].run_dir / ".lock").write_text(f"999999999 {os.uname().nodename}\n")
+    assert LocalQueue(specs).claim() == specs[0]
+
+
+def test_run_suite_trains_skips_and_resumes(tmp_path, monkeypatch):
+    from k49.data.synthetic import generate
+
+    data = tmp_path / "data"
+    generate(data, scale=0.01, seed=0, progress=False)
+    suite = load_suite(write(tmp_path, '[[models]]\nname = "NN_1_adam"\n[[models]]\nname = "NN_1_sgd"\n'))
+    specs = plan(suite, [0, 1], tmp_path / "out", epochs=1, data_dir=str(data))
+    results = run_suite(specs, jobs=2, quiet=True)
+    assert sorted(r["status"] for r in results) == ["done"] * 4
+    for spec in specs:
+        assert (spec.run_dir / "timings.json").exists()
+        assert not (spec.run_dir / ".lock").exists()
+    again = run_suite(specs, jobs=1, quiet=True)
+    assert [r["status"] for r in again] == ["skipped"] * 4

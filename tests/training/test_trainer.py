@@ -1,0 +1,195 @@
+"""The trainer: run directory contents, determinism, resume after a crash or Ctrl-C."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from k49.errors import K49Error
+from k49.io import read_json
+from k49.training import trainer
+from k49.training.checkpoint import load_weights
+from k49.training.config import TrainConfig
+from k49.training.trainer import split_indices, train
+
+FILES = ("config.json", "history.csv", "model.safetensors", "test_predictions.npz",
+         "timings.json")
+
+
+def cfg(**kw) -> TrainConfig:
+    return TrainConfig(**{"model": "NN_1_adam", "epochs": 2, "batch_size": 32, **kw})
+
+
+def weights(run_dir):
+    return load_file(str(run_dir / "model.safetensors"))
+
+
+def same_weights(a, b) -> bool:
+    wa, wb = weights(a), weights(b)
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_run_directory_holds_everything(tiny, tmp_path):
+    run = tmp_path / "run"
+    result = train(cfg(), run, dataset=tiny, quiet=True)
+    for name in FILES:
+        assert (run / name).exists(), name
+    assert not (run / "checkpoint.safetensors").exists()
+    config = read_json(run / "config.json")
+    assert config["config"]["model"] == "NN_1_adam"
+    assert config["config"]["optimizer"] == "adam" and config["config"]["lr"] == 1e-3
+    assert config["config_hash"] == result.config.config_hash()
+    assert config["dataset"]["synthetic"] is True
+    assert config["dataset"]["checksums"] == tiny.checksums
+    assert {"torch", "numpy", "python", "k49"} <= set(config["versions"])
+    assert config["device"]["device"] == "cpu"
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(float(r["epoch"])) for r in rows] == [1, 2]
+    assert set(trainer.HISTORY_FIELDS) == set(rows[0])
+    assert all(float(r["images_per_s"]) > 0 for r in rows)
+    preds = np.load(run / "test_predictions.npz")
+    assert preds["probs"].dtype == np.float32
+    assert preds["probs"].shape == (len(tiny.test_labels), 49)
+    np.testing.assert_allclose(preds["probs"].sum(1), 1, atol=1e-5)
+    np.testing.assert_array_equal(preds["labels"], tiny.test_labels)
+    assert read_json(run / "timings.json")["train_seconds"] > 0
+
+
+def test_learns_something(tiny, tmp_path):
+    result = train(cfg(epochs=5), tmp_path / "run", dataset=tiny, quiet=True)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    preds = np.load(tmp_path / "run" / "test_predictions.npz")
+    assert (preds["probs"].argmax(1) == preds["labels"]).mean() > 0.5
+
+
+def test_same_seed_same_weights_other_seed_differs(tiny, tmp_path):
+    train(cfg(), tmp_path / "a", dataset=tiny, quiet=True)
+    train(cfg(), tmp_path / "b", dataset=tiny, quiet=True)
+    train(cfg(seed=1), tmp_path / "c", dataset=tiny, quiet=True)
+    assert same_weights(tmp_path / "a", tmp_path / "b")
+    assert not same_weights(tmp_path / "a", tmp_path / "c")
+
+
+def test_complete_run_is_skipped(tiny, tmp_path):
+    train(cfg(), tmp_path / "run", dataset=tiny, quiet=True)
+    again = train(cfg(), tmp_path / "run", dataset=tiny, quiet=True)
+    assert again.skipped
+
+
+def test_other_config_in_same_directory_is_refused(tiny, tmp_path):
+    train(cfg(), tmp_path / "run", dataset=tiny, quiet=True)
+    with pytest.raises(K49Error, match="another config"):
+        train(cfg(lr=0.5), tmp_path / "run", dataset=tiny, quiet=True)
+
+
+@pytest.mark.parametrize("model", ["NN_dense_batch_norm", "CNN_1_sgd", "keras_simple_cnn"])
+def test_resume_after_crash_at_epoch_end_gives_identical_weights(tiny, tmp_path, monkeypatch,
+                                                                  model):
+    """A crash right after the first epoch's checkpoint, then a rerun, equals a clean run."""
+    config = cfg(model=model)
+    train(config, tmp_path / "clean", dataset=tiny, quiet=True)
+
+    real_save = trainer.save_checkpoint
+
+    def crash_after_first(path, model_, optim, progress):
+        real_save(path, model_, optim, progress)
+        raise SystemExit("simulated crash")
+
+    monkeypatch.setattr(trainer, "save_checkpoint", crash_after_first)
+    with pytest.raises(SystemExit):
+        train(config, tmp_path / "crashed", dataset=tiny, quiet=True)
+    assert (tmp_path / "crashed" / "checkpoint.safetensors").exists()
+    assert not (tmp_path / "crashed" / "model.safetensors").exists()
+    monkeypatch.setattr(trainer, "save_checkpoint", real_save)
+    train(config, tmp_path / "crashed", dataset=tiny, quiet=True)
+    assert same_weights(tmp_path / "clean", tmp_path / "crashed")
+
+
+def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tiny, tmp_path, monkeypatch):
+    config = cfg(model="keras_simple_cnn")  # has dropout: the RNG state must be restored too
+    train(config, tmp_path / "clean", dataset=tiny, quiet=True)
+
+    calls = {"n": 0}
+    real_add = trainer._Tally.add
+
+    def add_then_interrupt(self, *args):
+        real_add(self, *args)
+        calls["n"] += 1
+        if calls["n"] == 14:  # mid second epoch (11 steps per epoch)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(trainer._Tally, "add", add_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "stopped", dataset=tiny, quiet=True)
+    assert (tmp_path / "stopped" / "checkpoint.safetensors").exists()
+    monkeypatch.setattr(trainer._Tally, "add", real_add)
+    result = train(config, tmp_path / "stopped", dataset=tiny, quiet=True)
+    assert same_weights(tmp_path / "clean", tmp_path / "stopped")
+    clean = train(config, tmp_path / "clean", dataset=tiny, quiet=True)  # skipped: complete
+    assert [round(h["train_loss"], 6) for h in result.history] == [
+        round(h["train_loss"], 6) for h in clean.history]
+
+
+def test_weights_are_loaded_only_from_safetensors(tiny, tmp_path):
+    from k49.models import create_model
+
+    model = create_model("NN_1_adam")
+    pickled = tmp_path / "model.pt"
+    torch.save(model.state_dict(), pickled)
+    with pytest.raises(K49Error, match="safetensors"):
+        load_weights(pickled, model)
+    train(cfg(), tmp_path / "run", dataset=tiny, quiet=True)
+    load_weights(tmp_path / "run" / "model.safetensors", model)
+
+
+def test_split_is_stratified_and_seeded():
+    labels = np.repeat(np.arange(49), [20 + i for i in range(49)])
+    config = cfg(limit_train=490)
+    train_idx, val_idx = split_indices(labels, config)
+    assert len(train_idx) + len(val_idx) == 490
+    assert len(val_idx) == pytest.approx(0.3 * 490, abs=1)
+    assert set(labels[val_idx]) == set(range(49))
+    again = split_indices(labels, config)
+    assert np.array_equal(train_idx, again[0]) and np.array_equal(val_idx, again[1])
+    other = split_indices(labels, cfg(limit_train=490, seed=1))
+    assert not np.array_equal(val_idx, other[1])
+
+
+def test_too_small_limit_is_a_clear_error(tiny, tmp_path):
+    with pytest.raises(K49Error, match="limit-train 98 is too small.*at least 164"):
+        train(cfg(limit_train=98), tmp_path / "run", dataset=tiny, quiet=True)
+
+
+def test_knn_run(tiny, tmp_path):
+    result = train(cfg(model="knn4"), tmp_path / "knn", dataset=tiny, quiet=True)
+    preds = np.load(tmp_path / "knn" / "test_predictions.npz")
+    assert preds["probs"].shape == (len(tiny.test_labels), 49)
+    assert (preds["probs"].argmax(1) == preds["labels"]).mean() > 0.5
+    assert result.history[0]["val_accuracy"] > 0.5
+    indices = load_file(str(tmp_path / "knn" / "model.safetensors"))["train_indices"]
+    assert len(indices) == len(tiny.train_labels)
+
+
+@pytest.mark.parametrize("mode", ["input", "manifold"])
+def test_mixup_trains(tiny, tmp_path, mode):
+    result = train(cfg(model="resnet_small", epochs=1, limit_train=170, mixup=mode),
+                   tmp_path / mode, dataset=tiny, quiet=True)
+    assert np.isfinite(result.history[0]["train_loss"])
+
+
+def test_mixup_on_a_model_without_it_is_refused(tiny, tmp_path):
+    with pytest.raises(K49Error, match="mixup"):
+        train(cfg(mixup="input"), tmp_path / "run", dataset=tiny, quiet=True)
+
+
+@pytest.mark.parametrize("loss", ["weighted_cross_entropy", "focal", "label_smoothing"])
+def test_every_loss_trains(tiny, tmp_path, loss):
+    result = train(cfg(loss=loss, epochs=1), tmp_path / loss, dataset=tiny, quiet=True)
+    assert np.isfinite(result.history[0]["train_loss"])
