@@ -103,3 +103,13 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory):
+    """A data directory holding a small synthetic set (scale 0.01), generated once per session."""
+    from k49.data.synthetic import generate
+
+    data_dir = tmp_path_factory.mktemp("data")
+    generate(data_dir, scale=0.01, seed=0, progress=False)
+    return data_dir

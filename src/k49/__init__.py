@@ -1,5 +1,10 @@
-"""k49: train, compare and explain neural networks on Kuzushiji-49."""
+"""k49: train, compare and explain neural networks on Kuzushiji-49.
 
+The Python API, one import per pipeline stage (data -> models -> training -> evaluation ->
+report). Names are imported on first use, so `import k49` stays fast.
+"""
+
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -7,8 +12,45 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
-from k49.data.datasets import DATASETS, get_spec
-from k49.data.load import Dataset, load_dataset
-from k49.errors import K49Error
+_API = {
+    "K49Error": "k49.errors",
+    "DATASETS": "k49.data.datasets",
+    "get_spec": "k49.data.datasets",
+    "Dataset": "k49.data.load",
+    "load_dataset": "k49.data.load",
+    "fetch": "k49.data.fetch",
+    "generate_synthetic": ("k49.data.synthetic", "generate"),
+    "dataset_figures": "k49.data.figures",
+    "create_model": "k49.models",
+    "list_models": "k49.models",
+    "model_info": "k49.models",
+    "register_model": "k49.models",
+    "TrainConfig": "k49.training.config",
+    "train": "k49.training.trainer",
+    "load_suite": "k49.training.runner",
+    "plan": "k49.training.runner",
+    "run_suite": "k49.training.runner",
+    "metrics": ("k49.evaluation", "metrics"),
+    "evaluate_run": "k49.evaluation.run",
+    "load_study": "k49.report.collect",
+    "build_report": "k49.report.build",
+}
 
-__all__ = ["DATASETS", "Dataset", "K49Error", "__version__", "get_spec", "load_dataset"]
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    target = _API.get(name)
+    if target is None:
+        raise AttributeError(f"module 'k49' has no attribute {name!r}")
+    module, attr = target if isinstance(target, tuple) else (target, name)
+    try:
+        value = getattr(import_module(module), attr)
+    except AttributeError:  # a submodule, e.g. k49.metrics
+        value = import_module(f"{module}.{attr}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

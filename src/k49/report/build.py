@@ -1,0 +1,82 @@
+"""`k49 report DIR`: evaluate every run, draw every figure, write the findings and the report."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from k49.report.collect import Study, load_study
+
+
+def _dataset_arrays(study: Study) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Training counts per class and the test images, when the study's data is on disk."""
+    from k49.data.load import load_dataset
+    from k49.errors import K49Error
+
+    run = next((r for r in study.ok_runs), None)
+    if run is None:
+        return None, None
+    cfg = run.config.get("config", {})
+    try:
+        ds = load_dataset(study.spec.name, cfg.get("data_dir"), offline=True, progress=False)
+    except K49Error:
+        return None, None
+    labels, _ = run.predictions
+    if len(labels) != len(ds.test_labels) or not np.array_equal(labels, ds.test_labels):
+        return np.bincount(ds.train_labels, minlength=ds.n_classes), None
+    return np.bincount(ds.train_labels, minlength=ds.n_classes), ds.test_images
+
+
+def _notes(study: Study, seconds: dict[str, float]) -> dict[str, Any]:
+    runs = study.ok_runs
+    configs = [r.config.get("config", {}) for r in runs]
+    first = runs[0].config if runs else {}
+
+    def distinct(key):
+        return sorted({str(c.get(key)) for c in configs})
+
+    return {
+        "dataset": study.spec.label(),
+        "synthetic": study.synthetic,
+        "runs": len(study.runs),
+        "good_runs": len(runs),
+        "seeds": sorted({r.seed for r in runs if r.seed is not None}),
+        "epochs": distinct("epochs"),
+        "batch_size": distinct("batch_size"),
+        "limit_train": distinct("limit_train"),
+        "train_size": first.get("dataset", {}).get("train_size"),
+        "test_size": first.get("dataset", {}).get("test_size"),
+        "versions": first.get("versions", {}),
+        "device": first.get("device", {}),
+        "report_seconds": seconds,
+    }
+
+
+def build_report(root: str | os.PathLike, *, recompute: bool = False,
+                 extra_notes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ROOT/report/{index.html, README.md, figures/} and ROOT/summary.{csv,json}."""
+    from k49.report.figures import figure_captions, report_figures
+    from k49.report.findings import findings
+    from k49.report.render import render_report, write_summary
+
+    root = Path(root)
+    t0 = time.perf_counter()
+    study = load_study(root, recompute=recompute)
+    t_eval = time.perf_counter()
+    train_counts, test_images = _dataset_arrays(study)
+    out = root / "report"
+    figures = report_figures(study, out / "figures", train_counts=train_counts,
+                             test_images=test_images)
+    t_fig = time.perf_counter()
+    lines = findings(study, train_counts)
+    csv_path, json_path = write_summary(study, root)
+    seconds = {"evaluation": t_eval - t0, "figures": t_fig - t_eval}
+    notes = {**_notes(study, seconds), **(extra_notes or {})}
+    html, md = render_report(study, figures, figure_captions(study), lines, notes, out)
+    seconds["total"] = time.perf_counter() - t0
+    return {"html": html, "markdown": md, "summary_csv": csv_path, "summary_json": json_path,
+            "figures": figures, "findings": lines, "seconds": seconds, "study": study}

@@ -1,0 +1,162 @@
+"""Gather a study's runs for the report: metrics, history and predictions of each run directory.
+
+A study directory is what `k49 run` writes (DIR/<label>/seed-<n>/); a single run directory works
+too. A run that is incomplete or whose evaluation fails is kept as a record with its status and
+error, so the report lists it instead of stopping.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from k49.data.datasets import DatasetSpec, get_spec
+from k49.errors import K49Error
+from k49.io import read_json
+
+#: Columns of summary.csv / summary.json, in order.
+SUMMARY_COLUMNS = (
+    "model", "seed", "dataset", "accuracy", "balanced_accuracy", "top5_accuracy", "auc_macro",
+    "auc_inverse_frequency", "f1_macro", "ece", "params", "flops", "train_seconds",
+)
+
+
+@dataclass
+class RunRecord:
+    """One model x seed run as the report sees it."""
+
+    label: str
+    seed: int | None
+    run_dir: Path
+    status: str  # "ok", "incomplete" or "failed"
+    error: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def family(self) -> str:
+        return self.metrics.get("family", "")
+
+    @cached_property
+    def predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        """(labels (N,), probs (N, C)) on the test set."""
+        with np.load(self.run_dir / "test_predictions.npz", allow_pickle=False) as npz:
+            return npz["labels"], npz["probs"]
+
+
+@dataclass
+class Study:
+    """Every run of a study, and the dataset they share."""
+
+    root: Path
+    runs: list[RunRecord]
+    spec: DatasetSpec
+
+    @property
+    def ok_runs(self) -> list[RunRecord]:
+        return [r for r in self.runs if r.ok]
+
+    @property
+    def synthetic(self) -> bool:
+        return self.spec.synthetic
+
+    def labels(self) -> list[str]:
+        """Distinct run labels with at least one good run, in the model zoo's order."""
+        from k49.models import list_models
+
+        order = {name: i for i, name in enumerate(list_models())}
+        labels = {r.label: r.metrics.get("model", r.label) for r in self.ok_runs}
+        return sorted(labels, key=lambda lb: (order.get(labels[lb], len(order)), lb))
+
+    def by_label(self, label: str) -> list[RunRecord]:
+        return [r for r in self.ok_runs if r.label == label]
+
+    def mean(self, label: str, key: str) -> float:
+        """Mean of metric `key` over the seeds of `label` (NaN if none)."""
+        values = [r.metrics[key] for r in self.by_label(label) if r.metrics.get(key) is not None]
+        return float(np.mean(values)) if values else float("nan")
+
+    def representative(self, label: str) -> RunRecord:
+        """The run of `label` whose figures stand for it: its lowest seed."""
+        return min(self.by_label(label), key=lambda r: r.seed or 0)
+
+
+def _run_dirs(root: Path) -> list[Path]:
+    if (root / "config.json").exists():
+        return [root]
+    return sorted(p.parent for p in root.glob("*/seed-*/config.json"))
+
+
+def _load_history(run_dir: Path) -> list[dict[str, float]]:
+    from k49.training.trainer import read_history
+
+    return read_history(run_dir)
+
+
+def load_run(run_dir: Path, *, recompute: bool = False) -> RunRecord:
+    """A run's record; metrics.json is computed when missing (or when `recompute`)."""
+    from k49.evaluation.run import evaluate_run
+    from k49.training.trainer import is_complete
+
+    label = run_dir.parent.name if run_dir.name.startswith("seed-") else run_dir.name
+    seed = int(run_dir.name.split("-", 1)[1]) if run_dir.name.startswith("seed-") else None
+    try:
+        config = read_json(run_dir / "config.json")
+    except (OSError, ValueError) as e:
+        return RunRecord(label, seed, run_dir, "failed", f"unreadable config.json ({e})")
+    if not is_complete(run_dir):
+        return RunRecord(label, seed, run_dir, "incomplete",
+                         "training did not finish: rerun `k49 run` to resume it", config=config)
+    try:
+        path = run_dir / "metrics.json"
+        metrics = evaluate_run(run_dir) if recompute or not path.exists() else read_json(path)
+    except (K49Error, OSError, ValueError) as e:
+        return RunRecord(label, seed, run_dir, "failed", str(e), config=config)
+    return RunRecord(metrics.get("label", label), metrics.get("seed", seed), run_dir, "ok",
+                     metrics=metrics, config=config, history=_load_history(run_dir))
+
+
+def load_study(root: str | os.PathLike, *, recompute: bool = False) -> Study:
+    """Every run under `root` (a study or a single run directory)."""
+    root = Path(root)
+    dirs = _run_dirs(root)
+    if not dirs:
+        raise K49Error(f"no runs found in {root}: give a directory made by `k49 run` or "
+                       "`k49 train`")
+    runs = [load_run(d, recompute=recompute) for d in dirs]
+    names = {r.config.get("dataset", {}).get("name") for r in runs if r.config}
+    names.discard(None)
+    if len(names) > 1:
+        raise K49Error(f"{root} mixes runs on datasets {', '.join(sorted(names))}: "
+                       "report each dataset's study separately")
+    spec = get_spec(names.pop() if names else "synthetic")
+    return Study(root, runs, spec)
+
+
+def summary_rows(study: Study) -> list[dict[str, Any]]:
+    """One row per good run, plus, for a model with several seeds, a mean and an sd row."""
+    rows = []
+    for label in study.labels():
+        runs = sorted(study.by_label(label), key=lambda r: r.seed or 0)
+        for r in runs:
+            row = {c: r.metrics.get(c) for c in SUMMARY_COLUMNS}
+            row.update(model=label, seed=r.seed, dataset=study.spec.name)
+            rows.append(row)
+        if len(runs) > 1:
+            for stat, fn in (("mean", np.mean), ("sd", lambda v: np.std(v, ddof=1))):
+                row = {"model": label, "seed": stat, "dataset": study.spec.name}
+                for c in SUMMARY_COLUMNS[3:]:
+                    values = [r.metrics.get(c) for r in runs if r.metrics.get(c) is not None]
+                    row[c] = float(fn(values)) if values else None
+                rows.append(row)
+    return rows

@@ -1,0 +1,334 @@
+"""The report's files: summary.csv/json, a self-contained index.html, a GitHub README.md."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fake_study import SEED_MODELS, make_study
+
+from k49.errors import K49Error
+from k49.report.collect import SUMMARY_COLUMNS, load_study
+from k49.report.render import (
+    COLUMNS,
+    format_flops,
+    format_int,
+    format_percent,
+    format_seconds,
+    md_escape,
+    render_report,
+    write_summary,
+)
+from k49.viz import image_grid, new_figure, save_figure
+
+EXPECTED_COLUMNS = ["model", "seed", "dataset", "accuracy", "balanced_accuracy", "top5_accuracy",
+                    "auc_macro", "auc_inverse_frequency", "f1_macro", "ece", "params", "flops",
+                    "train_seconds"]
+METRICS = EXPECTED_COLUMNS[3:]
+
+
+# --- fixtures: built once per module (evaluating a study's runs takes seconds) -----------------
+
+@pytest.fixture(scope="module")
+def seeds_study(tmp_path_factory):
+    """The `fake_study_seeds` fixture's study (4 models x 3 seeds, one broken run), loaded."""
+    root = make_study(tmp_path_factory.mktemp("seeds") / "study",
+                      models=SEED_MODELS[:2] + SEED_MODELS[6:8], seeds=(0, 1, 2))
+    broken = root / "CNN_dense" / "seed-0"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text('{"config": {"model": "CNN_dense"}}')
+    return load_study(root)
+
+
+def line_figure():
+    fig = new_figure(figsize=(3, 2))
+    ax = fig.add_subplot()
+    ax.plot([0, 1, 2], [0.2, 0.9, 0.5])
+    ax.set_title("あいう accuracy")
+    return fig
+
+
+def grid_figure():
+    fig = new_figure(figsize=(2, 1.2))
+    images = np.random.default_rng(0).integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    image_grid(fig.add_subplot(), images, 3, captions=list("あいうえおか"), caption_space=8)
+    return fig
+
+
+def tiny_figures(out_dir: Path) -> dict[str, list[Path]]:
+    """Two figures as `report_figures` writes them: OUT/figures/{light,dark}/<stem>.{svg,png}."""
+    return {stem: save_figure(make, out_dir / "figures", stem)
+            for stem, make in (("accuracy_line", line_figure), ("samples_grid", grid_figure))}
+
+
+CAPTIONS = {"accuracy_line": "Accuracy per epoch", "samples_grid": "Six samples <of> K49"}
+FINDINGS = ["Optimizer (NN_1): NN_1_adam beat NN_1_sgd by 3.00 points",
+            "Escaped: <script>alert(1)</script> & `k49 run` *stars*"]
+NOTES = {"epochs": 3, "scale": "tiny", "versions": {"torch": "2.4.0", "numpy": "2.1"},
+         "machine": "2 CPU cores", "seconds": {"figures": 1.23456789, "total": 61.0},
+         "synthetic": True}
+
+
+@pytest.fixture(scope="module")
+def report(seeds_study, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "report"
+    figures = tiny_figures(out)
+    html_path, md_path = render_report(seeds_study, figures, CAPTIONS, FINDINGS, NOTES, out)
+    return {"out": out, "figures": figures, "html_path": html_path, "md_path": md_path,
+            "html": html_path.read_text(encoding="utf-8"),
+            "md": md_path.read_text(encoding="utf-8")}
+
+
+class _Tags(HTMLParser):
+    """Every start tag with its attributes, and the results table's rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.rows: list[dict] = []
+        self.headers: list[dict] = []
+        self._cell: dict | None = None
+        self._in_table = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        if tag == "table" and a.get("id") == "results-table":
+            self._in_table = True
+        elif self._in_table and tag == "tr":
+            self.rows.append({"class": a.get("class") or "", "cells": []})
+        elif self._in_table and tag in ("td", "th"):
+            self._cell = {"value": a.get("data-value"), "text": "", **a}
+            (self.headers if tag == "th" else self.rows[-1]["cells"]).append(self._cell)
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._in_table = False
+        if tag in ("td", "th"):
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell["text"] += data
+
+
+def parse(html: str) -> _Tags:
+    p = _Tags()
+    p.feed(html)
+    p.close()
+    p.rows = [r for r in p.rows if r["cells"]]  # the header row has no td
+    return p
+
+
+# --- number formats ----------------------------------------------------------------------------
+
+def test_number_formats():
+    assert format_percent(0.123456) == "12.35%"
+    assert format_percent(0.5, 0.004) == "50.00 ± 0.40%"
+    assert format_int(2888719) == "2,888,719"
+    assert format_int(213553.0, 0.0) == "213,553"  # a model's parameters do not vary by seed
+    assert format_flops(856128) == "0.86 M"
+    assert format_flops(1.5e9) == "1,500.00 M"
+    assert format_seconds(8.1) == "8.1 s"
+    assert format_seconds(125) == "2 min 05 s"
+    assert format_seconds(3720) == "1 h 02 min"
+    assert format_seconds(8.16, 0.06) == "8.2 ± 0.1 s"
+    for fmt in (format_percent, format_int, format_flops, format_seconds):
+        assert fmt(None) == "—" and fmt(float("nan")) == "—"
+
+
+def test_markdown_escaping_keeps_code_spans_and_model_names():
+    assert md_escape("NN_2_adam beat *all* <b> | x") == "NN_2_adam beat \\*all\\* \\<b\\> \\| x"
+    assert md_escape("rerun `k49 run *` now") == "rerun `k49 run *` now"
+
+
+# --- summary.csv / summary.json ----------------------------------------------------------------
+
+def test_summary_has_exactly_the_columns_and_mean_sd_rows(seeds_study, tmp_path):
+    csv_path, json_path = write_summary(seeds_study, tmp_path / "out")
+    assert (csv_path, json_path) == (tmp_path / "out" / "summary.csv",
+                                     tmp_path / "out" / "summary.json")
+    assert list(SUMMARY_COLUMNS) == EXPECTED_COLUMNS
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == EXPECTED_COLUMNS
+        csv_rows = list(reader)
+    json_rows = json.loads(json_path.read_text(encoding="utf-8"))
+    assert [list(r) for r in json_rows] == [EXPECTED_COLUMNS] * len(json_rows)
+    # 4 models x (3 seeds + mean + sd); the broken run is not a row
+    assert len(csv_rows) == len(json_rows) == 4 * 5
+    assert [r["seed"] for r in json_rows[:5]] == [0, 1, 2, "mean", "sd"]
+    assert all(r["dataset"] == "synthetic" for r in json_rows)
+    assert "CNN_dense" not in {r["model"] for r in json_rows}
+
+    for label in seeds_study.labels():
+        runs = seeds_study.by_label(label)
+        assert len(runs) == 3
+        mean = next(r for r in json_rows if r["model"] == label and r["seed"] == "mean")
+        sd = next(r for r in json_rows if r["model"] == label and r["seed"] == "sd")
+        mean_csv = next(r for r in csv_rows if r["model"] == label and r["seed"] == "mean")
+        for key in METRICS:
+            values = [r.metrics[key] for r in runs]
+            assert mean[key] == pytest.approx(np.mean(values), rel=1e-12, abs=1e-12)
+            assert sd[key] == pytest.approx(np.std(values, ddof=1), rel=1e-9, abs=1e-12)
+            assert float(mean_csv[key]) == pytest.approx(mean[key], rel=1e-12)
+        # the mean of a metric is the mean of the seeds' rows in the same file
+        seed_rows = [r for r in json_rows if r["model"] == label and isinstance(r["seed"], int)]
+        assert mean["balanced_accuracy"] == pytest.approx(
+            sum(r["balanced_accuracy"] for r in seed_rows) / 3)
+    assert not list((tmp_path / "out").glob("*.part*"))  # atomic writes leave no temporary file
+
+
+def test_summary_of_single_seeds_has_no_aggregate_rows(tmp_path):
+    study = load_study(make_study(tmp_path / "study", models=["NN_1_sgd", "CNN_1_adam"]))
+    _, json_path = write_summary(study, tmp_path)
+    rows = json.loads(json_path.read_text())
+    assert [(r["model"], r["seed"]) for r in rows] == [("NN_1_sgd", 0), ("CNN_1_adam", 0)]
+    assert all(math.isfinite(r["balanced_accuracy"]) for r in rows)
+
+
+# --- index.html ----------------------------------------------------------------------------------
+
+def test_html_is_self_contained(report):
+    html = report["html"]
+    assert not re.search(r"https?://", html), "index.html must not reference any URL"
+    assert not re.search(r"(?i)@import|url\(\s*['\"]?(?!data:)", html)
+    p = parse(html)
+    for tag, attrs in p.tags:
+        for name in ("src", "href", "srcset", "poster", "data", "action"):
+            value = attrs.get(name)
+            if value is not None:
+                assert value.startswith(("data:", "#")), f"<{tag} {name}={value[:60]!r}>"
+    assert not [t for t, a in p.tags if t in ("script", "link", "iframe") and a.get("src")]
+    # the figures are inside: both themes of both figures
+    imgs = [a for t, a in p.tags if t == "img"]
+    assert len(imgs) == 4
+    assert sorted(a["class"] for a in imgs) == ["theme-dark"] * 2 + ["theme-light"] * 2
+    assert all(a["src"].startswith("data:image/png;base64,") for a in imgs)
+    assert all(int(a["width"]) > 0 and int(a["height"]) > 0 for a in imgs)
+    assert all(a["alt"] for a in imgs)
+    assert "@media (prefers-color-scheme: dark)" in html
+
+
+def test_html_synthetic_banner_title_findings_and_notes(report):
+    html = report["html"]
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert "synthetic data, not K49" in title
+    assert 'id="synthetic-banner"' in html and "Synthetic data, not K49." in html
+    assert "NN_1_adam beat NN_1_sgd by 3.00 points" in html
+    # findings are text, never markup
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; <code>k49 run</code>" in html
+    assert "Six samples &lt;of&gt; K49" in html
+    for text in ("2 CPU cores", "torch: 2.4.0, numpy: 2.1", "tiny", "12 of 13 complete",
+                 "figures: 1.235, total: 61", "<dt>Synthetic</dt><dd>yes</dd>"):
+        assert text in html
+
+
+def test_html_lists_the_failed_run_with_its_error(report):
+    html = report["html"]
+    section = html[html.index('id="failed"'):html.index('id="notes"')]
+    assert "CNN_dense" in section and "seed 0" in section and "incomplete" in section
+    assert "training did not finish" in section
+
+
+def test_html_results_table(report, seeds_study):
+    p = parse(report["html"])
+    assert [h["data-key"] for h in p.headers] == [c.key for c in COLUMNS]
+    assert all(h["aria-sort"] == "none" for h in p.headers)
+    assert {h["data-type"] for h in p.headers if h["data-key"] in METRICS} == {"number"}
+    keys = [c.key for c in COLUMNS]
+    assert len(p.rows) == 4 * 3 + 4  # one row per run and one mean ± sd row per model
+    aggregates = [r for r in p.rows if "aggregate" in r["class"]]
+    assert len(aggregates) == 4
+    for row in aggregates:
+        cells = dict(zip(keys, row["cells"], strict=True))
+        label = cells["model"]["text"]
+        assert cells["seed"]["text"] == "mean ± sd (3 seeds)"
+        values = [r.metrics["balanced_accuracy"] for r in seeds_study.by_label(label)]
+        assert cells["balanced_accuracy"]["text"] == format_percent(np.mean(values),
+                                                                    np.std(values, ddof=1))
+        assert float(cells["balanced_accuracy"]["value"]) == pytest.approx(np.mean(values))
+    first = dict(zip(keys, p.rows[0]["cells"], strict=True))
+    run = seeds_study.by_label(first["model"]["text"])[0]
+    assert first["params"]["text"] == f"{run.metrics['params']:,}"
+    assert first["flops"]["text"].endswith(" M")
+    assert re.fullmatch(r"\d+\.\d\d%", first["accuracy"]["text"])
+
+
+def test_report_of_real_k49_has_no_synthetic_banner(tmp_path):
+    study = load_study(make_study(tmp_path / "study", models=["NN_1_sgd"], dataset="k49"))
+    html_path, md_path = render_report(study, {}, {}, [], {}, tmp_path / "out")
+    html, md = html_path.read_text(), md_path.read_text()
+    assert "<title>Model comparison on Kuzushiji-49</title>" in html
+    assert "synthetic" not in html.lower() and "synthetic" not in md.lower()
+    assert "None: all 1 runs finished" in html
+
+
+def test_missing_figure_files_and_bad_embed_mode_fail_clearly(seeds_study, tmp_path):
+    with pytest.raises(K49Error, match="missing.*nowhere.svg"):
+        render_report(seeds_study, {"x": [tmp_path / "light" / "nowhere.svg"]}, {}, [], {},
+                      tmp_path / "out")
+    with pytest.raises(K49Error, match="embed mode"):
+        render_report(seeds_study, {}, {}, [], {}, tmp_path / "out", embed="jpeg")
+
+
+def test_svg_embedding_on_request(seeds_study, tmp_path):
+    out = tmp_path / "out"
+    html_path, _ = render_report(seeds_study, tiny_figures(out), {}, [], {}, out, embed="svg")
+    html = html_path.read_text()
+    assert html.count('src="data:image/svg+xml;base64,') == 4
+    assert not re.search(r"https?://", html)
+
+
+# --- README.md ---------------------------------------------------------------------------------
+
+def test_readme_has_light_dark_pairs_with_relative_paths(report):
+    md, out = report["md"], report["out"]
+    assert md.startswith("# Model comparison on Synthetic K49-like (synthetic data, not K49)\n")
+    assert "> [!WARNING]\n> **Synthetic data, not K49.**" in md
+    srcs = re.findall(r'<img [^>]*src="([^"]+)"', md)
+    assert len(srcs) == 4
+    for stem in report["figures"]:
+        light = f"figures/light/{stem}.svg#gh-light-mode-only"
+        dark = f"figures/dark/{stem}.svg#gh-dark-mode-only"
+        assert srcs.count(light) == 1 and srcs.count(dark) == 1
+        # a pair: the light image right before the dark one
+        assert srcs.index(dark) == srcs.index(light) + 1
+    for src in srcs:
+        path, marker = src.split("#")
+        theme = marker.removeprefix("gh-").removesuffix("-mode-only")
+        assert theme in ("light", "dark")
+        assert not path.startswith("/") and "://" not in path
+        assert Path(path).parent.name == theme  # the light file carries the light marker
+        assert (out / path).is_file()
+    assert "Six samples \\<of\\> K49" in md  # caption, escaped for Markdown
+    # alt text is HTML-escaped inside the <img> tags
+    assert 'alt="Six samples &lt;of&gt; K49"' in md
+
+
+def test_readme_findings_table_and_failed_runs(report, seeds_study):
+    md = report["md"]
+    assert "- Optimizer (NN_1): NN_1_adam beat NN_1_sgd by 3.00 points" in md
+    lines = md.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| Model | Seed |"))
+    assert lines[header] == "| " + " | ".join(c.title for c in COLUMNS) + " |"
+    assert lines[header + 1].startswith("| --- | --- | ---: |")
+    body = []
+    for line in lines[header + 2:]:
+        if not line.startswith("|"):
+            break
+        body.append(line)
+    assert len(body) == 16
+    assert sum("**mean ± sd (3 seeds)**" in line for line in body) == 4
+    assert all(line.count(" | ") == len(COLUMNS) - 1 for line in body)
+    failed = md[md.index("## Missing or failed runs"):md.index("## Notes")]
+    assert "**CNN_dense**, seed 0 (incomplete" in failed and "training did not finish" in failed
+    assert "- **Machine**: 2 CPU cores" in md
+    assert "[index.html](index.html)" in md

@@ -1,0 +1,137 @@
+"""The CLI's contract: --help everywhere, --version, and one-line errors without tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from k49 import __version__
+
+
+def k49(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "k49", *args], capture_output=True, text=True, env=env, cwd=cwd,
+        timeout=300,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_version():
+    result = k49("--version")
+    assert result.returncode == 0
+    assert __version__ in result.stdout
+
+
+COMMANDS = [
+    [],
+    ["data"],
+    ["data", "fetch"],
+    ["data", "synth"],
+    ["data", "info"],
+    ["data", "figures"],
+    ["demo"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "k49")
+def test_help(command):
+    result = k49(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout
+
+
+def test_unknown_dataset_is_one_line_error(tmp_path):
+    result = k49("data", "info", "--dataset", "k94", "--data-dir", str(tmp_path))
+    assert_one_line_error(result, "unknown dataset", "k49")
+
+
+def test_offline_missing_files_is_one_line_error(tmp_path):
+    result = k49("data", "info", "--dataset", "k49", "--offline", "--data-dir", str(tmp_path))
+    assert_one_line_error(result, "k49 data fetch")
+
+
+def test_bad_scale_is_one_line_error(tmp_path):
+    result = k49("data", "synth", "--scale", "-1", "--data-dir", str(tmp_path))
+    assert_one_line_error(result, "scale")
+    assert not (tmp_path / "synthetic" / "k49-train-imgs.npz").exists()
+
+
+@pytest.mark.parametrize("command", [["models"], ["train"], ["run"], ["bench"], ["evaluate"],
+                                     ["report"]])
+def test_help_of_training_commands(command):
+    result = k49(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout
+
+
+def test_models_json_lists_every_model():
+    import json
+
+    result = k49("models", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    names = {r["name"] for r in rows}
+    assert len(names) >= 16 and {"NN_1_sgd", "CNN_dense_batch_norm", "knn4"} <= names
+    for r in rows:
+        assert set(r) == {"name", "family", "params", "flops", "description"}
+    cnn1 = next(r for r in rows if r["name"] == "CNN_1_adam")
+    assert cnn1["params"] > 0 and cnn1["flops"] > 0
+
+
+def test_train_typo_suggests_close_names(tmp_path):
+    result = k49("train", "CNN_1_adma", "--data-dir", str(tmp_path))
+    assert_one_line_error(result, "CNN_1_adam")
+
+
+def test_train_bad_option_is_one_line_error(tmp_path):
+    result = k49("train", "NN_1_adam", "--epochs", "0", "--data-dir", str(tmp_path))
+    assert_one_line_error(result, "epochs")
+
+
+def test_run_bad_seeds(tmp_path):
+    result = k49("run", "--seeds", "0,x", "--data-dir", str(tmp_path))
+    assert_one_line_error(result, "--seeds")
+
+
+def test_train_kill_9_then_rerun_resumes_to_identical_weights(synth_dir, tmp_path):
+    """A real crash: SIGKILL mid-training, then the same command again."""
+    import os
+    import signal
+    import time
+
+    from safetensors.torch import load_file
+
+    args = ["train", "NN_2_adam", "--epochs", "3", "--data-dir", str(synth_dir), "--quiet"]
+    clean = k49(*args, "--out", str(tmp_path / "clean"))
+    assert clean.returncode == 0, clean.stderr
+
+    run = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "k49", *args, "--out", str(run)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not (run / "checkpoint.safetensors").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    resumed = k49(*args, "--out", str(run))
+    assert resumed.returncode == 0, resumed.stderr
+    a = load_file(str(tmp_path / "clean" / "model.safetensors"))
+    b = load_file(str(run / "model.safetensors"))
+    assert all(torch_equal(a[k], b[k]) for k in a)
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return torch.equal(a, b)
