@@ -24,6 +24,7 @@ def run(scale: float = 0.1, seed: int = 0, files: bool = False, system_fonts: bo
     """Generate a synthetic set of `scale` and return timings and image statistics."""
     from k49.data import synthetic
     from k49.data.stats import K49_REFERENCE, image_stats
+    from k49.io import torch_threads
 
     if files:
         with tempfile.TemporaryDirectory() as tmp:
@@ -42,7 +43,7 @@ def run(scale: float = 0.1, seed: int = 0, files: bool = False, system_fonts: bo
     else:
         train_counts, test_counts = synthetic.class_counts(scale)
         counts = train_counts + test_counts
-        with synthetic._torch_threads() as threads:
+        with torch_threads(synthetic.THREADS) as threads:
             start = time.perf_counter()
             templates = synthetic.build_templates(system_fonts)
             t_templates = time.perf_counter() - start

@@ -147,7 +147,8 @@ def data_info(
     """Show counts per class with their characters, image statistics and file verification."""
     from k49.data.info import dataset_info
 
-    info = dataset_info(dataset, _data_dir(data_dir), offline=offline, base_urls=_urls(dataset, base_url))
+    info = dataset_info(dataset, _data_dir(data_dir), offline=offline,
+                        base_urls=_urls(dataset, base_url))
     if as_json:
         print(json.dumps(info, indent=2, ensure_ascii=False))
         return
@@ -178,7 +179,9 @@ def data_info(
 @data_app.command("figures")
 def data_figures(
     dataset: DatasetName = "synthetic",
-    out: Annotated[Path, typer.Option("--out", help="Directory for the figures.")] = Path("figures"),
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for the figures.")
+    ] = Path("figures"),
     data_dir: DataDir = None,
     offline: Offline = False,
     seed: Annotated[int, typer.Option(help="Seed for the choice of samples.")] = 0,

@@ -1,4 +1,5 @@
-"""Atomic file writes: a result is either complete under its final name or absent."""
+"""Files and process settings: atomic writes (a result is complete under its final name or
+absent), directories, torch thread counts."""
 
 from __future__ import annotations
 
@@ -11,12 +12,38 @@ from pathlib import Path
 from typing import Any
 
 
+def make_dir(path: str | os.PathLike) -> Path:
+    """Create `path` (and parents); failure is a one-line K49Error naming the fix."""
+    from k49.errors import K49Error
+
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise K49Error(f"cannot create {path} ({e.strerror}): choose another --data-dir") from None
+    return path
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[int]:
+    """Run the block with `n` torch threads, then restore the caller's setting."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix,
+                               dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp makes the file 0600; give it the mode a plain open() would (0666 less the umask).

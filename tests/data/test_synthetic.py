@@ -16,6 +16,7 @@ from k49.data.datasets import DATASETS, K49_CHARS, K49_TEST_COUNTS
 from k49.data.load import load_dataset
 from k49.data.stats import K49_REFERENCE, image_stats, ink_boxes
 from k49.errors import K49Error
+from k49.io import torch_threads
 
 SCALE = 0.005  # 1,162 train and 193 test images: every class present in both splits
 SPEC = DATASETS["synthetic"]
@@ -215,7 +216,7 @@ def test_hentaigana_templates_used_when_available():
 @pytest.mark.parametrize("system_fonts", [True, False], ids=["system-fonts", "fontja-only"])
 def test_stats_close_to_k49(system_fonts):
     templates = synthetic.build_templates(system_fonts)
-    with synthetic._torch_threads():
+    with torch_threads(synthetic.THREADS):
         images, labels = synthetic.synthesize(np.full(49, 41), 123, templates)
     assert images.shape == (2009, 28, 28)
     stats = image_stats(images)

@@ -64,7 +64,8 @@ def test_per_class_and_confusion_match_sklearn(case):
     pred, labels = p.argmax(1), np.arange(p.shape[1])
     scores = m.per_class_scores(y, p)
     expected = skm.precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
-    for got, want in zip((scores[k] for k in ("precision", "recall", "f1", "support")), expected):
+    for got, want in zip((scores[k] for k in ("precision", "recall", "f1", "support")), expected,
+                         strict=True):
         np.testing.assert_allclose(got, want)
     cm = m.confusion(y, p)
     np.testing.assert_array_equal(cm["counts"], skm.confusion_matrix(y, pred, labels=labels))
@@ -119,7 +120,7 @@ def test_calibration_against_direct_computation(case):
     cal = m.calibration(y, p, n_bins=10)
     conf, correct = p.max(1), p.argmax(1) == y
     ece = 0.0
-    for lo, hi in zip(np.linspace(0, 1, 11)[:-1], np.linspace(0, 1, 11)[1:]):
+    for lo, hi in zip(np.linspace(0, 1, 11)[:-1], np.linspace(0, 1, 11)[1:], strict=True):
         inside = (conf > lo) & (conf <= hi) if lo > 0 else (conf >= lo) & (conf <= hi)
         if inside.any():
             ece += inside.mean() * abs(correct[inside].mean() - conf[inside].mean())

@@ -96,7 +96,8 @@ def test_run_suite_trains_skips_and_resumes(tmp_path, monkeypatch):
 
     data = tmp_path / "data"
     generate(data, scale=0.01, seed=0, progress=False)
-    suite = load_suite(write(tmp_path, '[[models]]\nname = "NN_1_adam"\n[[models]]\nname = "NN_1_sgd"\n'))
+    suite = load_suite(write(tmp_path, '[[models]]\nname = "NN_1_adam"\n'
+                                       '[[models]]\nname = "NN_1_sgd"\n'))
     specs = plan(suite, [0, 1], tmp_path / "out", epochs=1, data_dir=str(data))
     results = run_suite(specs, jobs=2, quiet=True)
     assert sorted(r["status"] for r in results) == ["done"] * 4

@@ -1,4 +1,4 @@
-"""The table of dataset facts (files, checksums, classes, sizes) that drives fetch, load and the CLI.
+"""The table of dataset facts (files, checksums, classes, sizes) driving fetch, load and the CLI.
 
 Source: the official KMNIST page and ../shared/reference/k49-facts.md.
 """

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 from k49.data.datasets import DataFile, get_spec
 from k49.errors import K49Error
+from k49.io import make_dir
 
 #: Environment variable holding space-separated mirror base URLs.
 ENV_BASE_URL = "K49_BASE_URL"
@@ -313,12 +314,7 @@ def fetch(
         todo[role] = entry
     if not todo:
         return paths
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise K49Error(
-            f"cannot create {directory} ({e.strerror}): choose another with --data-dir"
-        ) from None
+    make_dir(directory)
 
     unreachable: dict[str, str] = {}  # mirror -> reason; skipped for the remaining files
     with _quiet_pooch(), _progress(progress) as bar:

@@ -36,7 +36,7 @@ def dataset_info(
         "classes": [
             {"index": i, "char": ch, "codepoint": cp, "train": counts["train"][i],
              "test": counts["test"][i]}
-            for i, (ch, cp) in enumerate(zip(ds.chars, ds.spec.codepoints))
+            for i, (ch, cp) in enumerate(zip(ds.chars, ds.spec.codepoints, strict=True))
         ],
         "imbalance_ratio": max(counts["train"]) / max(1, min(counts["train"])),
         "stats": {split: image_stats(ds.split(split)[0]) for split in SPLITS},

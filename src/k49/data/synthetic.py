@@ -31,7 +31,7 @@ import time
 import unicodedata
 import warnings
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -657,19 +657,6 @@ def render_batch(templates, index, g, d: Distortion = DISTORTION):
 THREADS = 1
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int = THREADS) -> Iterator[int]:
-    """Run with `n` torch threads, then restore the caller's setting."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        torch.set_num_threads(before)
-
-
 def _split_seeds(seed: int) -> tuple[int, int]:
     train, test = np.random.SeedSequence(int(seed)).generate_state(2, dtype=np.uint64)
     return int(train) & (2**63 - 1), int(test) & (2**63 - 1)
@@ -757,23 +744,18 @@ def generate(
 
     from k49.data.load import write_classmap
     from k49.data.stats import K49_REFERENCE, image_stats
-    from k49.io import atomic_path
+    from k49.io import atomic_path, make_dir, torch_threads
 
     scale = _check_scale(scale)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise K49Error(f"seed must be a non-negative integer, got {seed!r}: use e.g. --seed 0")
     spec = DATASETS["synthetic"]
     out_dir = Path(data_dir) / spec.name
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise K49Error(
-            f"cannot create {out_dir} ({e.strerror}): choose another --data-dir"
-        ) from None
+    make_dir(out_dir)
     train_counts, test_counts = class_counts(scale)
 
     start = time.perf_counter()
-    with _torch_threads() as threads:
+    with torch_threads(THREADS) as threads:
         templates = build_templates(system_fonts)
         t_templates = time.perf_counter() - start
         start = time.perf_counter()

@@ -192,7 +192,8 @@ def most_confused(confusion_counts, k: int = 5) -> list[tuple[int, int, int]]:
     m = np.array(confusion_counts, copy=True)
     np.fill_diagonal(m, 0)
     order = np.argsort(m, axis=None)[::-1][:k]
-    return [(int(i), int(j), int(m[i, j])) for i, j in zip(*np.unravel_index(order, m.shape))
+    rows, cols = np.unravel_index(order, m.shape)
+    return [(int(i), int(j), int(m[i, j])) for i, j in zip(rows, cols, strict=True)
             if m[i, j] > 0]
 
 

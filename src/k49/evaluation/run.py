@@ -21,7 +21,9 @@ def read_predictions(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
         with np.load(path, allow_pickle=False) as npz:
             return npz["labels"], npz["probs"]
     except (OSError, KeyError, ValueError) as e:
-        raise K49Error(f"{path} is unreadable ({e}): delete it to recompute it from the weights")
+        raise K49Error(
+            f"{path} is unreadable ({e}): delete it to recompute it from the weights"
+        ) from None
 
 
 def predict_from_weights(run_dir: Path, config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:

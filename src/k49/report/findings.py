@@ -32,14 +32,15 @@ def compare(study: Study, a: str, b: str, what: str) -> str | None:
     """'<winner> beat <loser> ... by N points' for two labels, or None if either is missing."""
     if not (study.by_label(a) and study.by_label(b)):
         return None
-    (ma, sa, na), (mb, sb, nb) = _stats(study, a), _stats(study, b)
+    (ma, _, na), (mb, _, nb) = _stats(study, a), _stats(study, b)
     winner, loser = (a, b) if ma >= mb else (b, a)
     gap = abs(ma - mb)
     noise = ""
     if na > 1 and nb > 1:
         p = welch_p(study, a, b)
         noise = (f" — significant over seeds (Welch t-test p = {p:.3g})" if p < 0.05
-                 else f" — not significant over seeds (Welch t-test p = {p:.2g}): within seed noise")
+                 else f" — not significant over seeds (Welch t-test p = {p:.2g}): "
+                      "within seed noise")
     return (f"{what}: {winner} beat {loser} by {_pts(gap)} points of balanced accuracy "
             f"({_show(study, a)} vs {_show(study, b)}){noise}.")
 

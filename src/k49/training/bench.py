@@ -27,7 +27,6 @@ K49_BENCH_THREADS (torch threads; default: all cores, as training uses).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -35,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ import numpy as np
 import torch
 
 from k49.errors import K49Error
+from k49.io import torch_threads
 
 #: The default set: two MLPs, three CNNs, a ResNet; the whole bench takes a minute or two.
 DEFAULT_MODELS = ("NN_2_adam", "NN_dense_batch_norm", "CNN_1_adam", "CNN_2_adam",
@@ -87,16 +87,6 @@ def _env_int(name: str) -> int | None:
 def _say(quiet: bool, text: str) -> None:
     if not quiet:
         print(text, file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[int]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,7 +539,7 @@ def run_bench(
 
     report: dict[str, Any] = {}
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    with _threads(threads):
+    with torch_threads(threads):
         quick = steps is not None and steps < 10
         mm = matmul_gflops(size=1024 if quick else 2048, seconds=0.2 if quick else 1.0)
         _say(quiet, f"bench: fp32 matmul {mm:.1f} GFLOP/s with {threads} threads")

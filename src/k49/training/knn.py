@@ -39,8 +39,7 @@ def predict_proba_chunked(estimator, images: np.ndarray, n_classes: int, *, chun
 def train_knn(config: TrainConfig, run_dir: Path, ds: Dataset, *, quiet: bool,
               t_start: float):
     from k49.models import create_model
-    from k49.training.trainer import (RunResult, _write_history, _write_predictions,
-                                      split_indices)
+    from k49.training.trainer import RunResult, _write_history, _write_predictions, split_indices
 
     train_idx, val_idx = split_indices(ds.train_labels, config)
     # kNN has nothing to tune on a validation set; it uses every training image it is given,

@@ -86,7 +86,8 @@ def builtin_suite(name: str) -> Suite:
         raise K49Error(f"unknown suite {name!r}: use seed, paper, all or a .toml file")
     entries = [SuiteModel(name=m) for m in models[name]]
     if name in ("paper", "all") and "preact_resnet18" in models[name]:
-        entries += [SuiteModel(name="preact_resnet18", mixup=mode, label=f"preact_resnet18_{mode}_mixup")
+        entries += [SuiteModel(name="preact_resnet18", mixup=mode,
+                               label=f"preact_resnet18_{mode}_mixup")
                     for mode in ("input", "manifold")]
     return Suite(name=name, models=entries)
 
