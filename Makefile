@@ -20,7 +20,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	mkdir -p benchmarks/results
+	$(BIN)/python benchmarks/bench_synthetic.py --json > benchmarks/results/synthetic.json
+	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_report.py --json > benchmarks/results/report.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

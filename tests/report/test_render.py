@@ -296,8 +296,8 @@ def test_readme_has_light_dark_pairs_with_relative_paths(report):
     srcs = re.findall(r'<img [^>]*src="([^"]+)"', md)
     assert len(srcs) == 4
     for stem in report["figures"]:
-        light = f"figures/light/{stem}.svg#gh-light-mode-only"
-        dark = f"figures/dark/{stem}.svg#gh-dark-mode-only"
+        light = f"figures/light/{stem}.png#gh-light-mode-only"
+        dark = f"figures/dark/{stem}.png#gh-dark-mode-only"
         assert srcs.count(light) == 1 and srcs.count(dark) == 1
         # a pair: the light image right before the dark one
         assert srcs.index(dark) == srcs.index(light) + 1

@@ -305,7 +305,9 @@ def _figures(figures: Mapping[str, Sequence[str | os.PathLike]], captions: Mappi
         for theme in THEMES:
             if theme not in files:
                 continue
-            md_file = files[theme].get("svg") or files[theme]["png"]
+            # The PNG: an SVG shown through <img> cannot load the figure font, and a reader's
+            # system may lack a Japanese fallback, leaving the class characters as boxes.
+            md_file = files[theme].get("png") or files[theme]["svg"]
             size = _display_size(files[theme])
             variants.append({"theme": theme, "uri": _data_uri(_embedded(files[theme], embed)),
                              "href": _relative(md_file, out_dir),
