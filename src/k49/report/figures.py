@@ -374,6 +374,20 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
 Maker = Callable[[], Figure]
 
 
+def _paired_bars(ax, x: np.ndarray, series, *, floor: float = 0.0, fmt: str, pad: float):
+    """Two bars per model, each (values, sd, name, colour) with sd error bars when there are
+    several seeds, and its value written above the error bar; bars rise from `floor`."""
+    w = 0.4
+    err = {"elinewidth": 0.9, "capsize": 2, "ecolor": _fg()}
+    for dx, (v, sd, name, colour) in zip((-w / 2, w / 2), series, strict=True):
+        ax.bar(x + dx, v - floor, w, bottom=floor, label=name, color=colour,
+               yerr=sd if np.nanmax(sd) > 0 else None, error_kw=err)
+        for xi, vi, si in zip(x + dx, v, np.nan_to_num(sd), strict=True):
+            if np.isfinite(vi):
+                ax.text(xi, vi + si + pad, fmt.format(vi), ha="center", va="bottom",
+                        rotation=90, fontsize=6.5)
+
+
 def accuracy_figure(study: Study) -> Maker | None:
     """Grouped bars of accuracy and balanced accuracy per model (mean ± sd over seeds)."""
     labels = study.labels()
@@ -387,16 +401,9 @@ def accuracy_figure(study: Study) -> Maker | None:
     def make():
         fig = new_figure(figsize=(max(6.5, 0.62 * len(labels) + 2), 4.6))
         ax = fig.add_subplot()
-        w = 0.4
-        err = {"elinewidth": 0.9, "capsize": 2, "ecolor": _fg()}
-        for dx, v, sd, name, c in ((-w / 2, acc, acc_sd, "accuracy", CYCLE[0]),
-                                   (w / 2, bal, bal_sd, "balanced accuracy", CYCLE[1])):
-            ax.bar(x + dx, v, w, yerr=sd if np.nanmax(sd) > 0 else None, label=name, color=c,
-                   error_kw=err)
-            for xi, vi, si in zip(x + dx, v, np.nan_to_num(sd), strict=True):
-                if np.isfinite(vi):  # above the error bar
-                    ax.text(xi, vi + si + 0.012, f"{vi:.1%}", ha="center", va="bottom",
-                            rotation=90, fontsize=6.5)
+        _paired_bars(ax, x, [(acc, acc_sd, "accuracy", CYCLE[0]),
+                             (bal, bal_sd, "balanced accuracy", CYCLE[1])],
+                     fmt="{:.1%}", pad=0.012)
         _model_axis(ax, labels)
         ax.set_ylim(0, 1.12)
         ax.set_yticks(np.linspace(0, 1, 6))
@@ -607,17 +614,9 @@ def auc_inverse_frequency_figure(study: Study) -> Maker | None:
     def make():
         fig = new_figure(figsize=(max(6.5, 0.62 * len(labels) + 2), 4.6))
         ax = fig.add_subplot()
-        w = 0.4
-        err = {"elinewidth": 0.9, "capsize": 2, "ecolor": _fg()}
-        for dx, v, sd, name, c in ((-w / 2, inv, inv_sd, "inverse-frequency weighted AUC",
-                                    CYCLE[0]),
-                                   (w / 2, mac, mac_sd, "macro AUC", CYCLE[2])):
-            ax.bar(x + dx, v - floor, w, bottom=floor, label=name, color=c,
-                   yerr=sd if np.nanmax(sd) > 0 else None, error_kw=err)
-            for xi, vi, si in zip(x + dx, v, np.nan_to_num(sd), strict=True):
-                if np.isfinite(vi):  # above the error bar
-                    ax.text(xi, vi + si + 0.004 * (1 - floor), f"{vi:.3f}", ha="center",
-                            va="bottom", rotation=90, fontsize=6.5)
+        _paired_bars(ax, x, [(inv, inv_sd, "inverse-frequency weighted AUC", CYCLE[0]),
+                             (mac, mac_sd, "macro AUC", CYCLE[2])],
+                     floor=floor, fmt="{:.3f}", pad=0.004 * (1 - floor))
         _model_axis(ax, labels)
         ax.set_ylim(floor, 1 + 0.1 * (1 - floor))
         ax.set_ylabel(f"AUC (axis from {floor:g})" if floor > 0 else "AUC")
