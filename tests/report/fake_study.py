@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -11,6 +12,7 @@ from k49.data.datasets import DATASETS
 from k49.io import write_json
 from k49.training.config import TrainConfig
 from k49.training.trainer import HISTORY_FIELDS
+from k49.viz import image_grid, new_figure, save_figure
 
 SEED_MODELS = ["NN_1_sgd", "NN_2_sgd", "NN_1_adam", "NN_2_adam", "NN_dense",
                "NN_dense_batch_norm", "CNN_1_sgd", "CNN_2_sgd", "CNN_1_adam", "CNN_2_adam",
@@ -60,3 +62,26 @@ def make_study(root, models=SEED_MODELS, seeds=(0,), **kw):
             skill = 0.35 + 0.04 * i + 0.01 * seed
             fake_run(root / model / f"seed-{seed}", model, seed, skill, **kw)
     return root
+
+
+def _line_figure():
+    fig = new_figure(figsize=(3, 2))
+    ax = fig.add_subplot()
+    ax.plot([0, 1, 2], [0.2, 0.9, 0.5], marker="o")
+    ax.set_title("あいう accuracy")
+    return fig
+
+
+def _grid_figure():
+    fig = new_figure(figsize=(2, 1.2))
+    images = np.random.default_rng(0).integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    image_grid(fig.add_subplot(), images, 3, captions=list("あいうえおか"), caption_space=8)
+    return fig
+
+
+def tiny_figures(out_dir: Path, stems=("accuracy_line", "samples_grid")) -> dict[str, list[Path]]:
+    """Two small figures (a line plot, an image grid with kana) as `report_figures` writes them:
+    OUT/figures/{light,dark}/<stem>.{svg,png}."""
+    line, grid = stems
+    return {stem: save_figure(make, Path(out_dir) / "figures", stem)
+            for stem, make in ((line, _line_figure), (grid, _grid_figure))}

@@ -16,13 +16,11 @@ import importlib.util
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-from fake_study import make_study
+from fake_study import make_study, tiny_figures
 
 from k49.report.collect import load_study
 from k49.report.render import render_report
-from k49.viz import image_grid, new_figure, save_figure
 
 CHROMIUM = os.environ.get("K49_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -44,28 +42,12 @@ def unavailable(reason: str) -> None:
 
 # --- the report under test: the fake_study fixture's study and two tiny figures ---------------
 
-def line_figure():
-    fig = new_figure(figsize=(3, 2))
-    ax = fig.add_subplot()
-    ax.plot([1, 2, 3], [0.3, 0.6, 0.7], marker="o")
-    ax.set_title("balanced accuracy — あいう")
-    return fig
-
-
-def grid_figure():
-    fig = new_figure(figsize=(2, 1.2))
-    images = np.random.default_rng(1).integers(0, 256, (6, 28, 28), dtype=np.uint8)
-    image_grid(fig.add_subplot(), images, 3, captions=list("あいうえおか"), caption_space=8)
-    return fig
-
-
 @pytest.fixture(scope="module")
 def report_url(tmp_path_factory) -> str:
     tmp = tmp_path_factory.mktemp("browser")
     study = load_study(make_study(tmp / "study"))  # what the fake_study fixture makes
     out = tmp / "report"
-    figures = {stem: save_figure(make, out / "figures", stem)
-               for stem, make in (("history", line_figure), ("samples", grid_figure))}
+    figures = tiny_figures(out, stems=("history", "samples"))
     captions = {"history": "Balanced accuracy per epoch", "samples": "Six samples"}
     html, _ = render_report(study, figures, captions, ["NN_1_adam beat NN_1_sgd"],
                             {"epochs": 3, "machine": "test"}, out)

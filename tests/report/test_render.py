@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_study import SEED_MODELS, make_study
+from fake_study import SEED_MODELS, make_study, tiny_figures
 
 from k49.errors import K49Error
 from k49.report.collect import SUMMARY_COLUMNS, load_study
@@ -25,7 +25,6 @@ from k49.report.render import (
     render_report,
     write_summary,
 )
-from k49.viz import image_grid, new_figure, save_figure
 
 EXPECTED_COLUMNS = ["model", "seed", "dataset", "accuracy", "balanced_accuracy", "top5_accuracy",
                     "auc_macro", "auc_inverse_frequency", "f1_macro", "ece", "params", "flops",
@@ -44,27 +43,6 @@ def seeds_study(tmp_path_factory):
     broken.mkdir(parents=True)
     (broken / "config.json").write_text('{"config": {"model": "CNN_dense"}}')
     return load_study(root)
-
-
-def line_figure():
-    fig = new_figure(figsize=(3, 2))
-    ax = fig.add_subplot()
-    ax.plot([0, 1, 2], [0.2, 0.9, 0.5])
-    ax.set_title("あいう accuracy")
-    return fig
-
-
-def grid_figure():
-    fig = new_figure(figsize=(2, 1.2))
-    images = np.random.default_rng(0).integers(0, 256, (6, 28, 28), dtype=np.uint8)
-    image_grid(fig.add_subplot(), images, 3, captions=list("あいうえおか"), caption_space=8)
-    return fig
-
-
-def tiny_figures(out_dir: Path) -> dict[str, list[Path]]:
-    """Two figures as `report_figures` writes them: OUT/figures/{light,dark}/<stem>.{svg,png}."""
-    return {stem: save_figure(make, out_dir / "figures", stem)
-            for stem, make in (("accuracy_line", line_figure), ("samples_grid", grid_figure))}
 
 
 CAPTIONS = {"accuracy_line": "Accuracy per epoch", "samples_grid": "Six samples <of> K49"}

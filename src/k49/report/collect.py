@@ -97,16 +97,10 @@ def _run_dirs(root: Path) -> list[Path]:
     return sorted(p.parent for p in root.glob("*/seed-*/config.json"))
 
 
-def _load_history(run_dir: Path) -> list[dict[str, float]]:
-    from k49.training.trainer import read_history
-
-    return read_history(run_dir)
-
-
 def load_run(run_dir: Path, *, recompute: bool = False) -> RunRecord:
     """A run's record; metrics.json is computed when missing (or when `recompute`)."""
     from k49.evaluation.run import evaluate_run
-    from k49.training.trainer import is_complete
+    from k49.training.trainer import is_complete, read_history
 
     label = run_dir.parent.name if run_dir.name.startswith("seed-") else run_dir.name
     seed = int(run_dir.name.split("-", 1)[1]) if run_dir.name.startswith("seed-") else None
@@ -123,7 +117,7 @@ def load_run(run_dir: Path, *, recompute: bool = False) -> RunRecord:
     except (K49Error, OSError, ValueError) as e:
         return RunRecord(label, seed, run_dir, "failed", str(e), config=config)
     return RunRecord(metrics.get("label", label), metrics.get("seed", seed), run_dir, "ok",
-                     metrics=metrics, config=config, history=_load_history(run_dir))
+                     metrics=metrics, config=config, history=read_history(run_dir))
 
 
 def load_study(root: str | os.PathLike, *, recompute: bool = False) -> Study:

@@ -53,7 +53,7 @@ def train_knn(config: TrainConfig, run_dir: Path, ds: Dataset, *, quiet: bool,
         estimator.fit(_features(ds.train_images[train_idx]), ds.train_labels[train_idx])
         val_probs = predict_proba_chunked(estimator, ds.train_images[val_idx], n, quiet=quiet,
                                           label=f"{config.model} validation")
-        history.append(_val_row(val_probs, ds.train_labels[val_idx], n, len(train_idx),
+        history.append(_val_row(val_probs, ds.train_labels[val_idx], len(train_idx),
                                 time.perf_counter() - t0))
     estimator.fit(_features(ds.train_images[fit_idx]), ds.train_labels[fit_idx])
     train_seconds = time.perf_counter() - t0
@@ -78,12 +78,12 @@ def train_knn(config: TrainConfig, run_dir: Path, ds: Dataset, *, quiet: bool,
     return RunResult(run_dir, config, history, timings)
 
 
-def _val_row(probs: np.ndarray, labels: np.ndarray, n: int, n_train: int, seconds: float):
-    pred = probs.argmax(1)
-    recall = [(pred[labels == c] == c).mean() for c in range(n) if (labels == c).any()]
+def _val_row(probs: np.ndarray, labels: np.ndarray, n_train: int, seconds: float):
+    from k49.evaluation.metrics import accuracy, balanced_accuracy
+
     eps = 1e-7
     loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], eps, 1)).mean())
-    acc, bal = float((pred == labels).mean()), float(np.mean(recall))
+    acc, bal = accuracy(labels, probs), balanced_accuracy(labels, probs)
     return {"epoch": 1, "train_loss": float("nan"), "train_accuracy": float("nan"),
             "train_balanced_accuracy": float("nan"), "val_loss": loss, "val_accuracy": acc,
             "val_balanced_accuracy": bal, "seconds": seconds,

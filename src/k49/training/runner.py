@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,8 +279,3 @@ def _worker_context():
         ])
         return ctx
     return multiprocessing.get_context("spawn")
-
-
-def iter_run_dirs(out: Path) -> Iterator[Path]:
-    """Every run directory under a suite's output directory."""
-    yield from sorted(p.parent for p in out.glob("*/seed-*/config.json"))
