@@ -1,7 +1,7 @@
 """k49: train, compare and explain neural networks on Kuzushiji-49.
 
-The Python API, one import per pipeline stage (data -> models -> training -> evaluation ->
-report). Names are imported on first use, so `import k49` stays fast.
+The Python API, one import per pipeline stage (data -> models -> runs -> training ->
+evaluation -> report -> study). Names are imported on first use, so `import k49` stays fast.
 """
 
 from importlib import import_module
@@ -25,15 +25,19 @@ _API = {
     "list_models": "k49.models",
     "model_info": "k49.models",
     "register_model": "k49.models",
-    "TrainConfig": "k49.training.config",
+    "TrainConfig": "k49.runs.config",
+    "RunDir": "k49.runs.rundir",
     "train": "k49.training.trainer",
-    "load_suite": "k49.training.runner",
-    "plan": "k49.training.runner",
-    "run_suite": "k49.training.runner",
     "metrics": ("k49.evaluation", "metrics"),
     "evaluate_run": "k49.evaluation.run",
     "load_study": "k49.report.collect",
     "build_report": "k49.report.build",
+    "load_suite": "k49.study.suites",
+    "plan": "k49.study.suites",
+    "run_suite": "k49.study.runner",
+    "run_study": "k49.study.api",
+    "demo": "k49.study.api",
+    "report": "k49.study.api",
 }
 
 __all__ = ["__version__", *_API]

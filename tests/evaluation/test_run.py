@@ -10,7 +10,7 @@ from sklearn import metrics as skm
 
 from k49.errors import K49Error
 from k49.evaluation.run import evaluate_run
-from k49.training.config import TrainConfig
+from k49.runs.config import TrainConfig
 from k49.training.trainer import train
 
 

@@ -41,7 +41,7 @@ def test_forward_backward(name):
 
 def test_registry_contents():
     names = list_models()
-    assert list_models(tag="seed") == SEED_MODELS
+    assert list_models(tag="original") == SEED_MODELS
     assert set(list_models(tag="paper")) >= {"knn4", "keras_simple_cnn", "preact_resnet18"}
     assert "resnet_small" in names
     assert list_models(family="knn") == ["knn4"]
@@ -66,7 +66,7 @@ def test_optimizer_defaults():
 
 
 def test_optimizers_build_from_entries():
-    from k49.training.optim import build_optimizer
+    from k49.models.optimizers import build_optimizer
 
     for name in ["NN_1_sgd", "NN_1_adam", "keras_simple_cnn", "resnet_small"]:
         entry = get_entry(name)
@@ -165,7 +165,7 @@ def test_model_info():
             "tags"} <= set(info)
     assert info["name"] == "CNN_dense_batch_norm" and info["family"] == "cnn"
     assert info["params"] == count_params(create_model("CNN_dense_batch_norm"))
-    assert info["flops"] > 0 and info["tags"] == ["seed"]
+    assert info["flops"] > 0 and info["tags"] == ["original"]
     assert model_info("NN_1_adam", num_classes=10)["params"] == 784 * 256 + 256 + 257 * 10
     knn = model_info("knn4")
     assert knn["params"] == 0 and knn["flops"] is None and "FLOPs" in knn["description"]

@@ -11,12 +11,17 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from pydantic import ValidationError
+
 from k49.errors import K49Error
 from k49.io import read_json
-from k49.training import trainer
-from k49.training.checkpoint import load_weights
-from k49.training.config import TrainConfig
-from k49.training.trainer import split_indices, train
+from k49.models import create_model
+from k49.runs.checkpoint import load_weights
+from k49.runs.config import TrainConfig
+from k49.runs.rundir import HISTORY_FIELDS, RunDir
+from k49.training.split import split_indices
+from k49.training.tally import Tally
+from k49.training.trainer import train
 
 FILES = ("config.json", "history.csv", "model.safetensors", "test_predictions.npz",
          "timings.json")
@@ -52,7 +57,7 @@ def test_run_directory_holds_everything(tiny, tmp_path):
     with open(run / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(float(r["epoch"])) for r in rows] == [1, 2]
-    assert set(trainer.HISTORY_FIELDS) == set(rows[0])
+    assert set(HISTORY_FIELDS) == set(rows[0])
     assert all(float(r["images_per_s"]) > 0 for r in rows)
     preds = np.load(run / "test_predictions.npz")
     assert preds["probs"].dtype == np.float32
@@ -96,18 +101,18 @@ def test_resume_after_crash_at_epoch_end_gives_identical_weights(tiny, tmp_path,
     config = cfg(model=model)
     train(config, tmp_path / "clean", dataset=tiny, quiet=True)
 
-    real_save = trainer.save_checkpoint
+    real_save = RunDir.save_checkpoint
 
-    def crash_after_first(path, model_, optim, progress):
-        real_save(path, model_, optim, progress)
+    def crash_after_first(self, model_, optim, progress):
+        real_save(self, model_, optim, progress)
         raise SystemExit("simulated crash")
 
-    monkeypatch.setattr(trainer, "save_checkpoint", crash_after_first)
+    monkeypatch.setattr(RunDir, "save_checkpoint", crash_after_first)
     with pytest.raises(SystemExit):
         train(config, tmp_path / "crashed", dataset=tiny, quiet=True)
     assert (tmp_path / "crashed" / "checkpoint.safetensors").exists()
     assert not (tmp_path / "crashed" / "model.safetensors").exists()
-    monkeypatch.setattr(trainer, "save_checkpoint", real_save)
+    monkeypatch.setattr(RunDir, "save_checkpoint", real_save)
     train(config, tmp_path / "crashed", dataset=tiny, quiet=True)
     assert same_weights(tmp_path / "clean", tmp_path / "crashed")
 
@@ -117,7 +122,7 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tiny, tmp_path, monkeypatch)
     train(config, tmp_path / "clean", dataset=tiny, quiet=True)
 
     calls = {"n": 0}
-    real_add = trainer._Tally.add
+    real_add = Tally.add
 
     def add_then_interrupt(self, *args):
         real_add(self, *args)
@@ -125,11 +130,11 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tiny, tmp_path, monkeypatch)
         if calls["n"] == 14:  # mid second epoch (11 steps per epoch)
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(trainer._Tally, "add", add_then_interrupt)
+    monkeypatch.setattr(Tally, "add", add_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "stopped", dataset=tiny, quiet=True)
     assert (tmp_path / "stopped" / "checkpoint.safetensors").exists()
-    monkeypatch.setattr(trainer._Tally, "add", real_add)
+    monkeypatch.setattr(Tally, "add", real_add)
     result = train(config, tmp_path / "stopped", dataset=tiny, quiet=True)
     assert same_weights(tmp_path / "clean", tmp_path / "stopped")
     clean = train(config, tmp_path / "clean", dataset=tiny, quiet=True)  # skipped: complete
@@ -138,8 +143,6 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tiny, tmp_path, monkeypatch)
 
 
 def test_weights_are_loaded_only_from_safetensors(tiny, tmp_path):
-    from k49.models import create_model
-
     model = create_model("NN_1_adam")
     pickled = tmp_path / "model.pt"
     torch.save(model.state_dict(), pickled)
@@ -152,19 +155,33 @@ def test_weights_are_loaded_only_from_safetensors(tiny, tmp_path):
 def test_split_is_stratified_and_seeded():
     labels = np.repeat(np.arange(49), [20 + i for i in range(49)])
     config = cfg(limit_train=490)
-    train_idx, val_idx = split_indices(labels, config)
+    split = split_indices(labels, config)
+    train_idx, val_idx = split.train, split.val
     assert len(train_idx) + len(val_idx) == 490
     assert len(val_idx) == pytest.approx(0.3 * 490, abs=1)
     assert set(labels[val_idx]) == set(range(49))
     again = split_indices(labels, config)
-    assert np.array_equal(train_idx, again[0]) and np.array_equal(val_idx, again[1])
+    assert np.array_equal(train_idx, again.train) and np.array_equal(val_idx, again.val)
     other = split_indices(labels, cfg(limit_train=490, seed=1))
-    assert not np.array_equal(val_idx, other[1])
+    assert not np.array_equal(val_idx, other.val)
 
 
-def test_too_small_limit_is_a_clear_error(tiny, tmp_path):
-    with pytest.raises(K49Error, match="limit-train 98 is too small.*at least 164"):
-        train(cfg(limit_train=98), tmp_path / "run", dataset=tiny, quiet=True)
+def test_too_small_limit_is_refused_by_the_config():
+    with pytest.raises(ValidationError, match="limit-train 98 is too small.*at least 164"):
+        cfg(limit_train=98)
+    assert cfg(limit_train=98, val_fraction=0).limit_train == 98
+
+
+def test_small_subset_keeps_two_images_of_every_class():
+    """K49's imbalance: a plain stratified subset of 200 drops the rarest classes."""
+    labels = np.repeat(np.arange(49), [2000] * 40 + [3] * 9)
+    split = split_indices(labels, cfg(limit_train=200))
+    kept = np.concatenate([split.train, split.val])
+    assert len(kept) == 200
+    assert np.bincount(labels[kept], minlength=49).min() >= 2
+    assert split.record["subset"]["min_per_class"] == 2
+    assert set(split.record["subset"]["topped_up_classes"]) >= set(range(40, 49)) - set(
+        np.flatnonzero(np.bincount(labels[kept], minlength=49)[40:] > 2) + 40)
 
 
 def test_knn_run(tiny, tmp_path):
@@ -184,9 +201,9 @@ def test_mixup_trains(tiny, tmp_path, mode):
     assert np.isfinite(result.history[0]["train_loss"])
 
 
-def test_mixup_on_a_model_without_it_is_refused(tiny, tmp_path):
-    with pytest.raises(K49Error, match="mixup"):
-        train(cfg(mixup="input"), tmp_path / "run", dataset=tiny, quiet=True)
+def test_mixup_on_a_model_without_it_is_refused():
+    with pytest.raises(ValidationError, match="mixup input needs a model that supports it"):
+        cfg(mixup="input")
 
 
 @pytest.mark.parametrize("loss", ["weighted_cross_entropy", "focal", "label_smoothing"])

@@ -1,1 +1,1 @@
-"""Evaluation stage: batched prediction and imbalance-aware metrics."""
+"""Evaluation stage: imbalance-aware metrics of a run's test predictions."""

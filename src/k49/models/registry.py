@@ -29,12 +29,14 @@ class ModelEntry:
     loss: str = "cross_entropy"
     description: str = ""
     aliases: tuple[str, ...] = ()
-    #: Suites this model belongs to ("seed", "paper").
+    #: Suites this model belongs to ("original": the original study's 12; "paper").
     tags: tuple[str, ...] = field(default_factory=tuple)
     #: Extra keyword arguments of the default optimizer (momentum, weight_decay, rho, eps), as
     #: a read-only mapping; `build_optimizer(e.optimizer, params, e.lr, **e.optimizer_kwargs)`.
     optimizer_kwargs: Mapping[str, Any] = field(
         default_factory=lambda: MappingProxyType({}), hash=False)
+    #: Whether `forward(x, mix=...)` supports input and manifold mixup.
+    mixup: bool = False
 
     @property
     def is_torch(self) -> bool:
@@ -56,6 +58,7 @@ def register_model(
     aliases: tuple[str, ...] = (),
     tags: tuple[str, ...] = (),
     optimizer_kwargs: Mapping[str, Any] | None = None,
+    mixup: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register `builder` under `name` (default: the function's name)."""
     if family not in FAMILIES:
@@ -69,7 +72,7 @@ def register_model(
         doc = description or ((builder.__doc__ or "").strip().splitlines() or [""])[0]
         _REGISTRY[key] = ModelEntry(
             key, family, builder, optimizer, lr, loss, doc, tuple(aliases), tuple(tags),
-            MappingProxyType(dict(optimizer_kwargs or {})),
+            MappingProxyType(dict(optimizer_kwargs or {})), mixup,
         )
         for alias in aliases:
             _ALIASES[alias] = key
@@ -80,12 +83,12 @@ def register_model(
 
 def _ensure_loaded() -> None:
     # Importing the family modules runs their @register_model decorators.
-    from k49.models import cnn, knn, mlp, resnet, seed  # noqa: F401
+    from k49.models import cnn, knn, mlp, original, resnet  # noqa: F401
 
 
 def _order(item: tuple[int, ModelEntry]) -> tuple[bool, int, int]:
     index, entry = item
-    return ("seed" not in entry.tags, FAMILIES.index(entry.family), index)
+    return ("original" not in entry.tags, FAMILIES.index(entry.family), index)
 
 
 def list_models(family: str | None = None, tag: str | None = None) -> list[str]:

@@ -171,7 +171,7 @@ _MIXUP_PAPERS_SGD = {"momentum": 0.9, "weight_decay": 5e-4}
 
 @register_model(
     "preact_resnet18", family="resnet", optimizer="sgd", lr=0.1,
-    optimizer_kwargs=_MIXUP_PAPERS_SGD,
+    optimizer_kwargs=_MIXUP_PAPERS_SGD, mixup=True,
     description=(
         "PreActResNet-18 for 28x28: 3x3 stem, stages 64/128/256/512 x2 blocks, strides "
         "1/2/2/2, GAP; SGD lr 0.1 momentum 0.9 wd 5e-4; forward(x, mix) for input/manifold mixup"
@@ -186,7 +186,7 @@ def preact_resnet18(num_classes: int = 49, **kwargs) -> PreActResNet:
 
 @register_model(
     "resnet_small", family="resnet", optimizer="sgd", lr=0.1,
-    optimizer_kwargs=_MIXUP_PAPERS_SGD,
+    optimizer_kwargs=_MIXUP_PAPERS_SGD, mixup=True,
     description=(
         "PreActResNet-8 for 28x28: 3x3 stem, stages 32/64/128 x1 block, strides 1/2/2 "
         "(28->14->7), GAP; 74 MFLOPs = 8% of preact_resnet18's 912, 0.31M params vs "

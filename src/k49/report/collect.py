@@ -17,7 +17,9 @@ import numpy as np
 
 from k49.data.datasets import DatasetSpec, get_spec
 from k49.errors import K49Error
-from k49.io import read_json
+from k49.evaluation.run import evaluate_run
+from k49.models import list_models
+from k49.runs.rundir import RunDir
 
 #: Columns of summary.csv / summary.json, in order.
 SUMMARY_COLUMNS = (
@@ -50,8 +52,7 @@ class RunRecord:
     @cached_property
     def predictions(self) -> tuple[np.ndarray, np.ndarray]:
         """(labels (N,), probs (N, C)) on the test set."""
-        with np.load(self.run_dir / "test_predictions.npz", allow_pickle=False) as npz:
-            return npz["labels"], npz["probs"]
+        return RunDir(self.run_dir).read_predictions()
 
 
 @dataclass
@@ -72,8 +73,6 @@ class Study:
 
     def labels(self) -> list[str]:
         """Distinct run labels with at least one good run, in the model zoo's order."""
-        from k49.models import list_models
-
         order = {name: i for i, name in enumerate(list_models())}
         labels = {r.label: r.metrics.get("model", r.label) for r in self.ok_runs}
         return sorted(labels, key=lambda lb: (order.get(labels[lb], len(order)), lb))
@@ -91,39 +90,37 @@ class Study:
         return min(self.by_label(label), key=lambda r: r.seed or 0)
 
 
-def _run_dirs(root: Path) -> list[Path]:
-    if (root / "config.json").exists():
-        return [root]
-    return sorted(p.parent for p in root.glob("*/seed-*/config.json"))
-
-
-def load_run(run_dir: Path, *, recompute: bool = False) -> RunRecord:
-    """A run's record; metrics.json is computed when missing (or when `recompute`)."""
-    from k49.evaluation.run import evaluate_run
-    from k49.training.trainer import is_complete, read_history
-
-    label = run_dir.parent.name if run_dir.name.startswith("seed-") else run_dir.name
-    seed = int(run_dir.name.split("-", 1)[1]) if run_dir.name.startswith("seed-") else None
+def load_run(run: RunDir, *, recompute: bool = False) -> RunRecord:
+    """A run's record; metrics.json is computed when missing (or when `recompute`). A damaged
+    or unfinished run becomes a record with its status and error, never an exception."""
+    label, seed = run.label, run.seed
     try:
-        config = read_json(run_dir / "config.json")
-    except (OSError, ValueError) as e:
-        return RunRecord(label, seed, run_dir, "failed", f"unreadable config.json ({e})")
-    if not is_complete(run_dir):
-        return RunRecord(label, seed, run_dir, "incomplete",
+        config = run.read_config()
+        failure = run.read_failure()
+    except K49Error as e:
+        return RunRecord(label, seed, run.path, "failed", str(e))
+    if failure:
+        return RunRecord(label, seed, run.path, "failed", failure, config=config)
+    if not run.is_complete():
+        return RunRecord(label, seed, run.path, "incomplete",
                          "training did not finish: rerun `k49 run` to resume it", config=config)
     try:
-        path = run_dir / "metrics.json"
-        metrics = evaluate_run(run_dir) if recompute or not path.exists() else read_json(path)
-    except (K49Error, OSError, ValueError) as e:
-        return RunRecord(label, seed, run_dir, "failed", str(e), config=config)
-    return RunRecord(metrics.get("label", label), metrics.get("seed", seed), run_dir, "ok",
-                     metrics=metrics, config=config, history=read_history(run_dir))
+        metrics = (evaluate_run(run) if recompute or not run.has_metrics
+                   else run.read_metrics())
+        history = run.read_history()
+        predictions = run.read_predictions()
+    except K49Error as e:
+        return RunRecord(label, seed, run.path, "failed", str(e), config=config)
+    record = RunRecord(metrics.get("label", label), metrics.get("seed", seed), run.path, "ok",
+                       metrics=metrics, config=config, history=history)
+    record.__dict__["predictions"] = predictions  # the cached_property, already read
+    return record
 
 
 def load_study(root: str | os.PathLike, *, recompute: bool = False) -> Study:
     """Every run under `root` (a study or a single run directory)."""
     root = Path(root)
-    dirs = _run_dirs(root)
+    dirs = RunDir.find(root)
     if not dirs:
         raise K49Error(f"no runs found in {root}: give a directory made by `k49 run` or "
                        "`k49 train`")

@@ -1,1 +1,1 @@
-"""Training stage: the run config, the trainer, checkpoints, losses, suites and benchmarks."""
+"""Training stage: the trainer, its hot loop, the data split and the kNN fit."""

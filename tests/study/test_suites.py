@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from k49.errors import K49Error
-from k49.training.runner import LocalQueue, builtin_suite, load_suite, plan, run_suite
+from k49.study.runner import LocalQueue, run_suite
+from k49.study.suites import builtin_suite, load_suite, plan
 
 
 def write(tmp_path, text: str):

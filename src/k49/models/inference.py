@@ -1,16 +1,34 @@
-"""Batched inference over uint8 images held in memory."""
+"""Devices and batched inference over uint8 images held in memory."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from k49.errors import K49Error
+
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """`auto` picks CUDA when present, else the CPU."""
+    """`auto` picks CUDA when present, else the CPU; a device this torch cannot use is a
+    K49Error naming the fix."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise K49Error(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise K49Error(f"--device {device}: this torch build has no usable CUDA device; "
+                           "use --device cpu (or auto)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise K49Error(f"--device {device}: only {torch.cuda.device_count()} CUDA "
+                           "device(s); use cuda:0")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise K49Error(f"--device {device}: MPS is not available here; use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise K49Error(f"unsupported device {device!r}: use auto, cpu, cuda or cuda:N")
+    return dev
 
 
 def to_input(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:

@@ -5,11 +5,17 @@ from __future__ import annotations
 import platform
 import subprocess
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy
+import sklearn
+import torch
+
 from k49.data.load import Dataset
-from k49.training.config import TrainConfig
+from k49.models.inference import resolve_device
+from k49.runs.config import TrainConfig
 
 
 def git_commit() -> str | None:
@@ -24,22 +30,20 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def k49_version() -> str:
+    try:
+        return version("k49")
+    except PackageNotFoundError:  # running from a source tree
+        return "0.0.0"
+
+
 def versions() -> dict[str, str]:
-    import numpy
-    import sklearn
-    import torch
-
-    from k49 import __version__
-
-    return {"k49": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__}
+    return {"k49": k49_version(), "python": platform.python_version(),
+            "torch": torch.__version__, "numpy": numpy.__version__,
+            "scikit-learn": sklearn.__version__}
 
 
 def device_info(device: str) -> dict[str, Any]:
-    import torch
-
-    from k49.evaluation.predict import resolve_device
-
     dev = resolve_device(device)
     info: dict[str, Any] = {"device": str(dev), "threads": torch.get_num_threads(),
                             "platform": platform.platform(), "processor": platform.machine()}
@@ -48,7 +52,9 @@ def device_info(device: str) -> dict[str, Any]:
     return info
 
 
-def provenance(config: TrainConfig, ds: Dataset) -> dict[str, Any]:
+def provenance(config: TrainConfig, ds: Dataset, *, extra: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+    """The record written to config.json; `extra` adds run facts (e.g. the subset used)."""
     return {
         "config": config.model_dump(),
         "config_hash": config.config_hash(),
@@ -56,6 +62,7 @@ def provenance(config: TrainConfig, ds: Dataset) -> dict[str, Any]:
                     "train_size": int(len(ds.train_labels)), "test_size": int(len(ds.test_labels)),
                     "checksums": ds.checksums},
         "seed": config.seed,
+        **(extra or {}),
         "versions": versions(),
         "device": device_info(config.device),
         "git_commit": git_commit(),

@@ -1,4 +1,4 @@
-"""The seed study's 12 models (6 MLPs, 6 CNNs), composed from the MLP and CNN families.
+"""The original (seed) study's 12 models (6 MLPs, 6 CNNs), composed from the MLP and CNN families.
 
 Names: `_1` / `_2` = one or two hidden layers (NN) or conv layers (CNN); `_sgd` / `_adam` = the
 optimizer with Keras's defaults (SGD lr 0.01 without momentum; Adam lr 1e-3, eps 1e-7);
@@ -61,7 +61,7 @@ def _register(name: str, cls: type, spec: dict[str, Any], opt: dict[str, Any],
     text = _mlp_text(spec) if cls is MLP else _cnn_text(spec)
     register_model(
         name, family="mlp" if cls is MLP else "cnn", optimizer=opt["optimizer"], lr=opt["lr"],
-        optimizer_kwargs=opt["optimizer_kwargs"], aliases=aliases, tags=("seed",),
+        optimizer_kwargs=opt["optimizer_kwargs"], aliases=aliases, tags=("original",),
         description=f"{text}; {_OPT_TEXT[opt['optimizer']]}",
     )(_builder(cls, spec))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from k49.errors import K49Error
@@ -40,11 +40,9 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
         raise K49Error(f"{path} does not exist: train the model first or give the right path")
     try:
         tensors = load_file(str(path))
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as f:
             raw_meta = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise K49Error(
             f"{path} is not a safetensors file ({str(e).splitlines()[0]}): k49 loads weights "
             "only from safetensors, never pickles; retrain or convert the weights"
@@ -112,15 +110,23 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Restore a checkpoint into `model` and `optimizer`, and the torch RNG; returns progress."""
     tensors, meta = read_safetensors(path)
-    model.load_state_dict(
-        {k[len(_MODEL):]: v for k, v in tensors.items() if k.startswith(_MODEL)}
-    )
-    device = next(model.parameters()).device
-    optim_tensors = {k: v.to(device) for k, v in tensors.items() if k.startswith(_OPTIM)}
-    # Adam's `step` must stay on the CPU unless the optimizer is capturable/fused.
-    for k in optim_tensors:
-        if k.endswith(".step"):
-            optim_tensors[k] = optim_tensors[k].cpu()
-    optimizer.load_state_dict(_join_optimizer_state(optim_tensors, meta["optimizer"]))
-    torch.set_rng_state(tensors[_RNG])
-    return meta["progress"]
+    try:
+        model.load_state_dict(
+            {k[len(_MODEL):]: v for k, v in tensors.items() if k.startswith(_MODEL)}
+        )
+        device = next(model.parameters()).device
+        optim_tensors = {k: v.to(device) for k, v in tensors.items() if k.startswith(_OPTIM)}
+        # Adam's `step` must stay on the CPU unless the optimizer is capturable/fused.
+        for k in optim_tensors:
+            if k.endswith(".step"):
+                optim_tensors[k] = optim_tensors[k].cpu()
+        optimizer.load_state_dict(_join_optimizer_state(optim_tensors, meta["optimizer"]))
+        torch.set_rng_state(tensors[_RNG])
+        progress = meta["progress"]
+        for key in ("epoch", "step", "tally", "train_seconds"):
+            progress[key]  # noqa: B018 - a KeyError means a checkpoint of another kind
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
+        raise K49Error(f"{path} does not fit this run ({type(e).__name__}: "
+                       f"{str(e).splitlines()[0] if str(e) else e!r}): delete it to restart "
+                       "the run from its first epoch") from None
+    return progress

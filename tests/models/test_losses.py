@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from k49.errors import K49Error
-from k49.training.losses import LOSSES, build_loss, inverse_frequency_weights
+from k49.models.losses import LOSSES, build_loss, inverse_frequency_weights
 
 C = 7
 COUNTS = np.array([600, 600, 100, 300, 50, 600, 200])

@@ -1,0 +1,142 @@
+"""The one validated configuration of a training run, and its hash.
+
+Everything a run computes is decided here: suite files (`Overrides`) and the CLI's options take
+their choices, bounds and help from these fields, so a bad value fails in the same words
+wherever it is given, and before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+
+from k49.models import get_entry
+from k49.models.losses import LOSSES
+from k49.models.optimizers import OPTIMIZERS
+
+#: The original study's protocol.
+SEED_EPOCHS = 10
+SEED_BATCH_SIZE = 128
+SEED_VAL_FRACTION = 0.3
+#: K49's class count, for checks made before a dataset is loaded.
+N_CLASSES = 49
+
+#: Fields that change where or how fast a run happens, not what it computes.
+_NOT_HASHED = {"data_dir", "device", "threads", "eval_batch_size"}
+#: Fields a suite may set for all its models or for one.
+OVERRIDABLE = ("epochs", "batch_size", "lr", "optimizer", "loss", "val_fraction", "limit_train",
+               "mixup", "mixup_alpha")
+
+LossName = Literal[(*LOSSES, "none")]  # "none": kNN
+OptimizerName = Literal[(*OPTIMIZERS, "none")]
+MixupMode = Literal["none", "input", "manifold"]
+DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
+
+
+def smallest_limit_train(val_fraction: float, n_classes: int = N_CLASSES) -> int:
+    """The smallest `limit_train` that keeps every class in training (two images of each
+    when there is a validation split) and gives a stratified split room for every class."""
+    if not val_fraction:
+        return n_classes
+    return max(2 * n_classes, math.ceil(n_classes / min(val_fraction, 1 - val_fraction)))
+
+
+class TrainConfig(BaseModel):
+    """Everything that defines one model x seed run. `None` means the model's default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    model: str = Field(description="Model name; see `k49 models`.")
+    dataset: str = Field("synthetic", description="Dataset: synthetic, k49, kmnist or "
+                         "folder:PATH (a folder of K49-format files).")
+    data_dir: str | None = Field(None, description="Where datasets live.")
+    epochs: int = Field(SEED_EPOCHS, ge=1, description=f"Epochs (original study: {SEED_EPOCHS}).")
+    batch_size: int = Field(SEED_BATCH_SIZE, ge=1,
+                            description=f"Batch size (original study: {SEED_BATCH_SIZE}).")
+    lr: float | None = Field(None, gt=0, description="Learning rate (default: the model's).")
+    optimizer: OptimizerName | None = Field(
+        None, description=f"Optimizer: {', '.join(OPTIMIZERS)} (default: the model's).")
+    loss: LossName | None = Field(None, description=f"Loss: {', '.join(LOSSES)} "
+                                  "(default: the model's).")
+    val_fraction: float = Field(SEED_VAL_FRACTION, ge=0, lt=1,
+                                description="Share of the training set held out for "
+                                f"validation (original study: {SEED_VAL_FRACTION}).")
+    seed: int = Field(0, ge=0, description="Seed of the split, initialisation and batch order.")
+    limit_train: int | None = Field(
+        None, ge=1, description="Keep a stratified subset of N training images (at least two "
+        "of every class).")
+    mixup: MixupMode = Field("none", description="Mixup: none, input or manifold "
+                             "(ResNets only).")
+    mixup_alpha: float = Field(1.0, gt=0, description="Beta(alpha, alpha) of mixup.")
+    device: str = Field("auto", pattern=DEVICE_PATTERN,
+                        description="Device: auto, cpu, cuda or cuda:N.")
+    threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores).")
+    eval_batch_size: int = Field(1024, ge=1, description="Batch size of evaluation.")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        get_entry(name)  # a K49Error naming the close names
+        return name
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        entry = get_entry(self.model)
+        if self.mixup != "none" and not entry.mixup:
+            raise ValueError(f"--mixup {self.mixup} needs a model that supports it "
+                             "(preact_resnet18 or resnet_small): drop --mixup for this model")
+        least = smallest_limit_train(self.val_fraction)
+        if self.limit_train is not None and self.limit_train < least:
+            raise ValueError(
+                f"--limit-train {self.limit_train} is too small for {N_CLASSES} classes with "
+                f"a {self.val_fraction:.0%} validation split: use at least {least}"
+                + (" or --val-fraction 0" if self.val_fraction else ""))
+        return self
+
+    def resolved(self) -> TrainConfig:
+        """This config with the model's defaults (optimizer, lr, loss) filled in."""
+        entry = get_entry(self.model)
+        return self.model_copy(update={
+            "model": entry.name,
+            "optimizer": self.optimizer or entry.optimizer,
+            "lr": self.lr or entry.lr or None,  # kNN has no learning rate
+            "loss": self.loss or entry.loss,
+        })
+
+    def config_hash(self) -> str:
+        """A short hash of what the run computes; a resumed run must have the same one."""
+        payload = self.model_dump(exclude=_NOT_HASHED)
+        blob = json.dumps(payload, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def describe(field: str) -> str:
+    """The help text of a TrainConfig field, for the CLI."""
+    return TrainConfig.model_fields[field].description or ""
+
+
+def _optional(field: str) -> tuple[Any, Any]:
+    info = TrainConfig.model_fields[field]
+    return info.annotation | None, Field(None, description=info.description, **_bounds(info))
+
+
+def _bounds(info) -> dict[str, Any]:
+    """The numeric bounds of a field, to repeat them on its optional twin."""
+    bounds = {}
+    for item in info.metadata:
+        for key in ("ge", "gt", "le", "lt", "pattern"):
+            if getattr(item, key, None) is not None:
+                bounds[key] = getattr(item, key)
+    return bounds
+
+
+#: Training settings a suite may set for all its models or for one: TrainConfig's fields, each
+#: optional, with the same types, choices and bounds.
+Overrides = create_model(
+    "Overrides", __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
+    **{name: _optional(name) for name in OVERRIDABLE},
+)

@@ -1,0 +1,342 @@
+"""The run directory: the only code that knows its file names and formats.
+
+A run directory holds one model x seed run:
+
+- config.json: the full config, its hash, the data's checksums, versions, device, commit;
+- history.csv: one row per epoch (losses, accuracies, seconds, images/s, learning rate);
+- checkpoint.safetensors: while training, everything needed to resume (removed at the end);
+- model.safetensors: the trained weights (kNN: the indices of the images it was fitted on);
+- test_predictions.npz: test-set probabilities and labels;
+- timings.json: written last, the mark of a complete run;
+- metrics.json: written by evaluation;
+- failed.json: why a run stopped for good (e.g. its loss became NaN).
+
+Study folders lay runs out as <root>/<label>/seed-<n>/; a run directory elsewhere is named by
+its own folder. Every read of a damaged file is a one-line K49Error naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import ValidationError
+from safetensors.torch import save_file
+
+from k49.errors import K49Error
+from k49.io import atomic_path, write_json, write_text
+from k49.runs.checkpoint import load_checkpoint, load_weights, read_safetensors, save_checkpoint
+from k49.runs.checkpoint import save_weights as _save_weights
+from k49.runs.config import TrainConfig
+
+HISTORY_FIELDS = (
+    "epoch", "train_loss", "train_accuracy", "train_balanced_accuracy", "val_loss",
+    "val_accuracy", "val_balanced_accuracy", "seconds", "images_per_s", "lr",
+)
+SEED_PREFIX = "seed-"
+
+
+class RunDir:
+    """One run's folder and its files."""
+
+    CONFIG = "config.json"
+    HISTORY = "history.csv"
+    CHECKPOINT = "checkpoint.safetensors"
+    WEIGHTS = "model.safetensors"
+    PREDICTIONS = "test_predictions.npz"
+    TIMINGS = "timings.json"
+    METRICS = "metrics.json"
+    FAILED = "failed.json"
+    LOCK = ".lock"
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunDir) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    # -- identity -------------------------------------------------------------------------------
+
+    @property
+    def in_study(self) -> bool:
+        """Laid out as <label>/seed-<n>/ inside a study folder."""
+        return self.path.name.startswith(SEED_PREFIX) and self.path.name[5:].isdigit()
+
+    @property
+    def label(self) -> str:
+        """The run's name in a report: its suite label (e.g. preact_resnet18_input_mixup) in a
+        study folder, else its model's name (the folder's name if the config is unreadable)."""
+        if self.in_study:
+            return self.path.parent.name
+        try:
+            return str(self.read_config()["config"]["model"])
+        except K49Error:
+            return self.path.name
+
+    @property
+    def seed(self) -> int | None:
+        """The seed in the folder name (seed-<n>), if laid out in a study."""
+        return int(self.path.name[5:]) if self.in_study else None
+
+    @staticmethod
+    def in_study_root(root: str | os.PathLike, label: str, seed: int) -> RunDir:
+        """The run directory of `label` x `seed` in study folder `root`."""
+        if not label or label in (".", "..") or "/" in label or "\\" in label:
+            raise K49Error(f"run label {label!r} is not a plain folder name: use letters, "
+                           "digits, '_', '-', '.' or '+' only")
+        return RunDir(Path(root) / label / f"{SEED_PREFIX}{seed}")
+
+    @staticmethod
+    def find(root: str | os.PathLike) -> list[RunDir]:
+        """The run directories under a study folder, or `root` itself if it is one."""
+        root = Path(root)
+        if (root / RunDir.CONFIG).exists():
+            return [RunDir(root)]
+        return sorted(RunDir(p.parent) for p in root.glob(f"*/{SEED_PREFIX}*/{RunDir.CONFIG}"))
+
+    def __lt__(self, other: RunDir) -> bool:
+        return self.path < other.path
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def exists(self) -> bool:
+        return self.file(self.CONFIG).exists()
+
+    def is_complete(self) -> bool:
+        return self.file(self.TIMINGS).exists() and self.file(self.PREDICTIONS).exists()
+
+    def create(self) -> RunDir:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise K49Error(f"cannot create run directory {self.path}: a file is in the way; "
+                           "choose another --out") from None
+        except OSError as e:
+            raise K49Error(f"cannot create run directory {self.path} ({e.strerror}): "
+                           "choose another --out") from None
+        return self
+
+    # -- config -----------------------------------------------------------------------------------
+
+    def read_config(self) -> dict[str, Any]:
+        """config.json as written by `write_config`, checked to be a run's config."""
+        data = self._read_json(self.CONFIG, "rerun `k49 train` for it")
+        if not isinstance(data, dict) or not isinstance(data.get("config"), dict) \
+                or "model" not in data["config"]:
+            raise K49Error(f"{self.file(self.CONFIG)} is not a k49 run config: "
+                           "delete the run directory and train again")
+        return data
+
+    def train_config(self) -> TrainConfig:
+        """The run's TrainConfig, validated."""
+        raw = self.read_config()["config"]
+        try:
+            return TrainConfig.model_validate(raw)
+        except ValidationError as e:
+            raise K49Error(f"{self.file(self.CONFIG)} holds an invalid config "
+                           f"({e.errors()[0]['msg']}): delete the run directory and train "
+                           "again") from None
+
+    def check_config(self, config: TrainConfig) -> None:
+        """Refuse to mix two configs in one directory."""
+        if not self.file(self.CONFIG).exists():
+            return
+        old = self.read_config().get("config_hash")
+        if old != config.config_hash():
+            raise K49Error(
+                f"{self.path} holds a run with another config (hash {old}, now "
+                f"{config.config_hash()}): use another --out or delete that directory")
+
+    def write_config(self, record: Mapping[str, Any]) -> None:
+        write_json(self.file(self.CONFIG), dict(record))
+
+    # -- history ---------------------------------------------------------------------------------
+
+    def read_history(self) -> list[dict[str, float]]:
+        path = self.file(self.HISTORY)
+        if not path.exists():
+            return []
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+            return [{k: float(row[k]) for k in HISTORY_FIELDS} for row in rows]
+        except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError, csv.Error) as e:
+            raise K49Error(f"{path} is damaged ({type(e).__name__}: {e}): delete it and the "
+                           "checkpoint to retrain the run") from None
+
+    def write_history(self, history: list[dict[str, float]]) -> None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(history)
+        write_text(self.file(self.HISTORY), buf.getvalue())
+
+    # -- predictions, metrics, timings ------------------------------------------------------------
+
+    @property
+    def has_predictions(self) -> bool:
+        return self.file(self.PREDICTIONS).exists()
+
+    def read_predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        """(labels (N,), probs (N, C)) on the test set."""
+        path = self.file(self.PREDICTIONS)
+        fix = "delete it to recompute it from the weights (`k49 evaluate`)"
+        if not zipfile.is_zipfile(path):
+            raise K49Error(f"{path} is not a valid npz file: {fix}")
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return npz["labels"], npz["probs"]
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise K49Error(f"{path} is unreadable ({e}): {fix}") from None
+
+    def write_predictions(self, probs: np.ndarray, labels: np.ndarray) -> None:
+        with atomic_path(self.file(self.PREDICTIONS)) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, probs=probs.astype(np.float32), labels=labels.astype(np.int64))
+
+    @property
+    def has_metrics(self) -> bool:
+        return self.file(self.METRICS).exists()
+
+    def read_metrics(self) -> dict[str, Any]:
+        data = self._read_json(self.METRICS, "recompute it with `k49 evaluate`")
+        if not isinstance(data, dict):
+            raise K49Error(f"{self.file(self.METRICS)} is not a metrics file: recompute it "
+                           "with `k49 evaluate`")
+        return data
+
+    def write_metrics(self, metrics: Mapping[str, Any]) -> None:
+        write_json(self.file(self.METRICS), dict(metrics))
+
+    def read_timings(self) -> dict[str, Any]:
+        """timings.json, or {} for a run without it."""
+        if not self.file(self.TIMINGS).exists():
+            return {}
+        data = self._read_json(self.TIMINGS, "delete it and rerun the training to resume")
+        if not isinstance(data, dict):
+            raise K49Error(f"{self.file(self.TIMINGS)} is not a timings file: delete it and "
+                           "rerun the training")
+        return data
+
+    def write_timings(self, timings: Mapping[str, Any]) -> None:
+        write_json(self.file(self.TIMINGS), dict(timings))
+
+    def write_failure(self, message: str) -> None:
+        write_json(self.file(self.FAILED), {"error": message})
+
+    def read_failure(self) -> str | None:
+        """Why the run failed for good, or None."""
+        if not self.file(self.FAILED).exists():
+            return None
+        data = self._read_json(self.FAILED, "delete it to retry the run")
+        return str(data.get("error")) if isinstance(data, dict) else str(data)
+
+    # -- weights and checkpoints -----------------------------------------------------------------
+
+    def save_weights(self, model: torch.nn.Module, metadata: dict[str, Any]) -> None:
+        _save_weights(self.file(self.WEIGHTS), model, metadata)
+
+    def load_weights(self, model: torch.nn.Module) -> dict[str, Any]:
+        return load_weights(self.file(self.WEIGHTS), model)
+
+    def save_knn_indices(self, indices: np.ndarray, model: str) -> None:
+        """kNN's "weights": the indices of the training images it was fitted on."""
+        with atomic_path(self.file(self.WEIGHTS)) as tmp:
+            save_file({"train_indices": torch.from_numpy(indices.astype(np.int64))}, str(tmp),
+                      metadata={"model": model, "kind": "knn-train-indices"})
+
+    def load_knn_indices(self) -> np.ndarray:
+        tensors, _ = read_safetensors(self.file(self.WEIGHTS))
+        if "train_indices" not in tensors:
+            raise K49Error(f"{self.file(self.WEIGHTS)} holds no kNN training indices: "
+                           "retrain the run")
+        return tensors["train_indices"].numpy()
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return self.file(self.CHECKPOINT).exists()
+
+    def save_checkpoint(self, model, optimizer, progress: dict[str, Any]) -> None:
+        save_checkpoint(self.file(self.CHECKPOINT), model, optimizer, progress)
+
+    def load_checkpoint(self, model, optimizer) -> dict[str, Any]:
+        return load_checkpoint(self.file(self.CHECKPOINT), model, optimizer)
+
+    def remove_checkpoint(self) -> None:
+        self.file(self.CHECKPOINT).unlink(missing_ok=True)
+
+    # -- claims by workers ------------------------------------------------------------------------
+
+    def claim(self) -> bool:
+        """Claim the run for this process with a lock file holding its pid and host; False if
+        another live process holds it. The lock is written whole, then linked into place, so
+        no worker ever sees an empty lock."""
+        self.create()
+        lock = self.file(self.LOCK)
+        if self._lock_is_stale(lock):
+            lock.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".lock.", suffix=".part", dir=self.path)
+        try:
+            os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+            os.close(fd)
+            os.link(tmp, lock)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+        return True
+
+    def release(self) -> None:
+        self.file(self.LOCK).unlink(missing_ok=True)
+
+    @staticmethod
+    def _lock_is_stale(lock: Path) -> bool:
+        """A lock left by a dead process on this host (after kill -9) does not block a resume."""
+        try:
+            pid, host = lock.read_text().split()
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError):  # not a lock k49 wrote (locks are written whole)
+            return True
+        if host != socket.gethostname():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, ValueError):
+            return False
+        return False
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _read_json(self, name: str, fix: str) -> Any:
+        path = self.file(name)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise K49Error(f"{path} is missing: {fix}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise K49Error(f"{path} is damaged ({type(e).__name__}): {fix}") from None

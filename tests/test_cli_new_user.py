@@ -1,0 +1,60 @@
+"""Issue 7's defects, tried as a new user would from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_cli import assert_one_line_error, k49
+
+
+@pytest.mark.parametrize("bad", [
+    ["--limit-train", "60"],
+    ["--loss", "hinge"],
+    ["--optimizer", "lbfgs"],
+    ["--mixup", "input"],
+    ["--lr", "inf"],
+    ["--seed", "-1"],
+    ["--device", "tpu"],
+])
+def test_a_bad_option_is_refused_before_anything_is_written(bad, synth_dir, tmp_path):
+    out = tmp_path / "R"
+    result = k49("train", "NN_1_adam", *bad, "--out", str(out), "--data-dir", str(synth_dir))
+    assert_one_line_error(result)
+    assert not out.exists()
+
+
+def test_after_a_refused_command_the_fixed_one_runs(synth_dir, tmp_path):
+    """Issue 7: the refused command used to leave config.json, and the fix was then refused."""
+    out = tmp_path / "R"
+    refused = k49("train", "NN_1_adam", "--limit-train", "60", "--out", str(out),
+                  "--data-dir", str(synth_dir))
+    assert_one_line_error(refused)
+    fixed = k49("train", "NN_1_adam", "--limit-train", "500", "--epochs", "1", "--quiet",
+                "--out", str(out), "--data-dir", str(synth_dir))
+    assert fixed.returncode == 0, fixed.stderr
+    assert (out / "timings.json").exists()
+
+
+def test_the_limit_error_names_the_smallest_workable_size(synth_dir, tmp_path):
+    result = k49("train", "NN_1_adam", "--limit-train", "60", "--out", str(tmp_path / "R"),
+                 "--data-dir", str(synth_dir))
+    assert_one_line_error(result, "at least 164", "--val-fraction 0")
+
+
+def test_a_small_subset_keeps_every_class_and_says_so(synth_dir, tmp_path):
+    """K49's imbalance: a stratified subset of 300 would lose the rarest classes."""
+    out = tmp_path / "R"
+    result = k49("train", "NN_1_sgd", "--limit-train", "300", "--epochs", "1", "--quiet",
+                 "--out", str(out), "--data-dir", str(synth_dir))
+    assert result.returncode == 0, result.stderr
+    subset = json.loads((out / "config.json").read_text())["subset"]
+    assert subset["size"] == 300 and subset["min_per_class"] == 2
+
+
+def test_val_fraction_zero_works_as_the_messages_suggest(synth_dir, tmp_path):
+    out = tmp_path / "R"
+    result = k49("train", "NN_1_adam", "--limit-train", "100", "--val-fraction", "0",
+                 "--epochs", "1", "--quiet", "--out", str(out), "--data-dir", str(synth_dir))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "config.json").read_text())["config"]["val_fraction"] == 0
