@@ -17,15 +17,18 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a checkout
+
+from k49.data import synthetic  # noqa: E402
+from k49.data.stats import K49_REFERENCE, image_stats  # noqa: E402
+from k49.errors import K49Error  # noqa: E402
+from k49.io import torch_threads  # noqa: E402
+
 TARGET_IMAGES_PER_SECOND = 5000
 
 
 def run(scale: float = 0.1, seed: int = 0, files: bool = False, system_fonts: bool | None = None):
     """Generate a synthetic set of `scale` and return timings and image statistics."""
-    from k49.data import synthetic
-    from k49.data.stats import K49_REFERENCE, image_stats
-    from k49.io import torch_threads
-
     if files:
         with tempfile.TemporaryDirectory() as tmp:
             report = synthetic.generate(tmp, scale=scale, seed=seed, progress=False,
@@ -39,6 +42,7 @@ def run(scale: float = 0.1, seed: int = 0, files: bool = False, system_fonts: bo
             "images_per_second": report["images_per_second"],
             "threads": report["threads"],
             "templates": len(report["templates"]),
+            "built_from": report["summary"],
         }
     else:
         train_counts, test_counts = synthetic.class_counts(scale)
@@ -59,6 +63,7 @@ def run(scale: float = 0.1, seed: int = 0, files: bool = False, system_fonts: bo
             "images_per_second": round(int(counts.sum()) / seconds, 1),
             "threads": threads,
             "templates": int(len(templates.labels)),
+            "built_from": templates.describe(),
         }
         del images
     result.update(
@@ -81,9 +86,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="use only the font matplotlib-fontja ships")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     args = parser.parse_args(argv)
-
-    from k49.errors import K49Error
-
     try:
         result = run(args.scale, args.seed, args.files, False if args.no_system_fonts else None)
     except K49Error as e:
@@ -96,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {result['images']:,} images in {result['seconds']:.2f} s "
           f"(+{result['template_seconds']:.2f} s for {result['templates']} templates), "
           f"{result['threads']} torch thread(s)")
+    print(f"  {result['built_from']}")
     mark = "ok" if result["meets_target"] else "BELOW TARGET"
     print(f"  {result['images_per_second']:,.0f} images/s "
           f"(target {TARGET_IMAGES_PER_SECOND:,}: {mark})")
@@ -107,5 +110,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     sys.exit(main())

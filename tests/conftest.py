@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import socket
 import threading
@@ -13,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from k49.data import k49format
 from k49.data.datasets import DataFile, get_spec
+from k49.data.synthetic import generate
 
 
 def write_k49_files(directory, name="k49", n_train=12, n_test=6, seed=0) -> dict[str, DataFile]:
     """Write the five files of dataset `name` in K49's format, tiny; return their facts table."""
     spec = get_spec(name)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     arrays = {
         "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
@@ -28,20 +27,12 @@ def write_k49_files(directory, name="k49", n_train=12, n_test=6, seed=0) -> dict
         "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
         "test_labels": (np.arange(n_test) % spec.n_classes).astype(np.uint8),
     }
+    prefix = spec.files["classmap"].name.removesuffix("_classmap.csv")
+    paths = k49format.write_k49_files(directory, arrays, spec.chars, prefix=prefix)
     table = {}
-    for role, entry in spec.files.items():
-        path = directory / entry.name
-        if role in arrays:
-            np.savez_compressed(path, arrays[role])
-        else:
-            with open(path, "w", encoding="utf-8", newline="") as f:
-                writer = csv.writer(f)
-                writer.writerow(["index", "codepoint", "char"])
-                writer.writerows(
-                    zip(range(spec.n_classes), spec.codepoints, spec.chars, strict=True)
-                )
+    for role, path in paths.items():
         data = path.read_bytes()
-        table[role] = DataFile(entry.name, len(data), hashlib.md5(data).hexdigest())
+        table[role] = DataFile(path.name, len(data), hashlib.md5(data).hexdigest())
     return table
 
 
@@ -108,8 +99,6 @@ def free_port():
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory):
     """A data directory holding a small synthetic set (scale 0.01), generated once per session."""
-    from k49.data.synthetic import generate
-
     data_dir = tmp_path_factory.mktemp("data")
     generate(data_dir, scale=0.01, seed=0, progress=False)
     return data_dir

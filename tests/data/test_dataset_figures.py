@@ -19,7 +19,8 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def tiny_dataset(spec_name: str = "synthetic", n_train: int = 400, n_test: int = 120) -> Dataset:
+def tiny_dataset(spec_name: str = "synthetic", n_train: int = 400, n_test: int = 120,
+                 synthetic_info: dict | None = None) -> Dataset:
     rng = np.random.default_rng(0)
     spec = DATASETS[spec_name]
     return Dataset(
@@ -29,6 +30,7 @@ def tiny_dataset(spec_name: str = "synthetic", n_train: int = 400, n_test: int =
         test_images=rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
         test_labels=rng.integers(0, spec.n_classes, n_test).astype(np.int64),
         data_dir=Path("unused"),
+        synthetic_info=synthetic_info,
     )
 
 
@@ -137,3 +139,17 @@ def test_sample_choice_is_seeded(tmp_path):
     a, b, c = ((tmp_path / n / "light" / "r.svg").read_bytes() for n in "abc")
     assert a == b
     assert a != c
+
+
+def test_synthetic_figures_say_what_the_set_was_built_from(tmp_path):
+    summary = "built from 7 fonts, 664 templates (per class: min 6, median 14, max 19)"
+    ds = tiny_dataset(n_train=60, n_test=20, synthetic_info={"summary": summary})
+    paths = dataset_figures(ds, tmp_path, real_sample=REAL_SAMPLE)
+    svgs = [p for p in paths if p.suffix == ".svg"]
+    assert len(svgs) == 8
+    for path in svgs:
+        assert any(f"Synthetic set {summary}" in text for text in svg_texts(path)), path.name
+    # without the record (a hand-made set): no such line
+    save_figure(random_samples_figure(tiny_dataset(n_train=60)), tmp_path / "x", "r",
+                themes=("light",))
+    assert not any("built from" in t for t in svg_texts(tmp_path / "x" / "light" / "r.svg"))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from k49.data.datasets import DATASETS
-from k49.data.load import load_dataset, read_array
+from k49.data.k49format import read_array
+from k49.data.load import load_dataset
 from k49.errors import K49Error
 
 SPEC = DATASETS["synthetic"]

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from k49.data import synthetic
+from k49.data import k49format, synthetic
 from k49.data.datasets import DATASETS, K49_CHARS, K49_TEST_COUNTS
 from k49.data.load import load_dataset
 from k49.data.stats import K49_REFERENCE, image_stats, ink_boxes
+from k49.data.synthetic import pipeline
 from k49.errors import K49Error
 from k49.io import torch_threads
 
@@ -235,7 +236,7 @@ def leftovers(data_dir: Path) -> list[str]:
 
 
 def test_failure_while_writing_leaves_no_files(tmp_path, monkeypatch):
-    real = synthetic._write_npz
+    real = k49format.write_npz
     calls = []
 
     def flaky(path, array):
@@ -244,7 +245,7 @@ def test_failure_while_writing_leaves_no_files(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         real(path, array)
 
-    monkeypatch.setattr(synthetic, "_write_npz", flaky)
+    monkeypatch.setattr(k49format, "write_npz", flaky)
     with pytest.raises(K49Error) as err:
         synthetic.generate(tmp_path, scale=SCALE, seed=0, progress=False)
     assert "No space left" in str(err.value) and "\n" not in str(err.value)
@@ -253,7 +254,7 @@ def test_failure_while_writing_leaves_no_files(tmp_path, monkeypatch):
 
 
 def test_interrupt_while_generating_leaves_no_files(tmp_path, monkeypatch):
-    real = synthetic.render_batch
+    real = pipeline.render_batch
     calls = []
 
     def interrupted(*args, **kwargs):
@@ -262,7 +263,7 @@ def test_interrupt_while_generating_leaves_no_files(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(synthetic, "render_batch", interrupted)
+    monkeypatch.setattr(pipeline, "render_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         synthetic.generate(tmp_path, scale=SCALE, seed=0, progress=False)
     assert leftovers(tmp_path) == []

@@ -1,6 +1,8 @@
 """The table of dataset facts (files, checksums, classes, sizes) driving fetch, load and the CLI.
 
-Source: the official KMNIST page and ../shared/reference/k49-facts.md.
+Besides the three built-in sets, any folder holding the four K49-format npz files is a dataset,
+named `folder:/abs/path`: its spec is read from its files. Source of the facts: the official
+KMNIST page and ../shared/reference/k49-facts.md.
 """
 
 from __future__ import annotations
@@ -10,10 +12,21 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from k49.data.k49format import (
+    ARRAY_ROLES,
+    ROLES,
+    check_labels,
+    codepoint,
+    file_names,
+    read_array,
+    read_classmap,
+)
 from k49.errors import K49Error
 
-#: Roles of the five files every dataset has, in the order they are fetched.
-ROLES = ("train_images", "train_labels", "test_images", "test_labels", "classmap")
+#: Prefix of a dataset name that is a folder of one's own: `folder:/path/to/dir`.
+FOLDER_PREFIX = "folder:"
 
 #: The first 100 images of the real K49 test set (no labels), shipped for comparison figures.
 #: K49 is CC BY-SA 4.0: "KMNIST Dataset" (created by CODH), adapted from "Kuzushiji Dataset"
@@ -48,6 +61,8 @@ class DatasetSpec:
     synthetic: bool = False
     #: The headline metric the dataset's authors recommend.
     metric: str = "balanced_accuracy"
+    #: The folder of a user's own dataset (absolute); None for the built-in sets.
+    folder: Path | None = None
 
     @property
     def n_classes(self) -> int:
@@ -55,14 +70,23 @@ class DatasetSpec:
 
     @property
     def codepoints(self) -> tuple[str, ...]:
-        return tuple(f"U+{ord(c):04X}" for c in self.chars)
+        return tuple(codepoint(c) for c in self.chars)
+
+    def directory(self, data_dir: str | os.PathLike) -> Path:
+        """Where the files lie: `data_dir/name`, or the folder itself for a user folder."""
+        return self.folder if self.folder is not None else Path(data_dir) / self.name
 
     def path(self, role: str, data_dir: str | os.PathLike) -> Path:
-        return Path(data_dir) / self.name / self.files[role].name
+        return self.directory(data_dir) / self.files[role].name
 
     def label(self, role: str | None = None) -> str:
-        """A title fragment; every synthetic result carries the word "synthetic"."""
-        return f"{self.title} (synthetic data, not K49)" if self.synthetic else self.title
+        """A title fragment; every synthetic result carries the word "synthetic", every result
+        on a user's folder says so."""
+        if self.synthetic:
+            return f"{self.title} (synthetic data, not K49)"
+        if self.folder is not None:
+            return f"{self.title} (user folder {self.folder})"
+        return self.title
 
 
 K49_CHARS = tuple(
@@ -76,13 +100,7 @@ K49_TEST_COUNTS = tuple(_K49_RARE.get(i, 1000) for i in range(49))
 
 
 def _files(prefix: str, sizes_md5: dict[str, tuple[int | None, str | None]]) -> dict[str, DataFile]:
-    names = {
-        "train_images": f"{prefix}-train-imgs.npz",
-        "train_labels": f"{prefix}-train-labels.npz",
-        "test_images": f"{prefix}-test-imgs.npz",
-        "test_labels": f"{prefix}-test-labels.npz",
-        "classmap": f"{prefix}_classmap.csv",
-    }
+    names = file_names(prefix)
     return {role: DataFile(names[role], *sizes_md5.get(role, (None, None))) for role in ROLES}
 
 
@@ -134,16 +152,86 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+def _is_folder_name(name: str) -> bool:
+    return (
+        name.startswith(FOLDER_PREFIX)
+        or os.sep in name
+        or (os.altsep is not None and os.altsep in name)
+        or (name not in DATASETS and Path(name).expanduser().is_dir())
+    )
+
+
+def _folder_path(name: str) -> Path:
+    return Path(name.removeprefix(FOLDER_PREFIX)).expanduser().absolute()
+
+
+def normalize_name(name: str) -> str:
+    """The name a dataset is recorded under, without opening a file: a built-in name as it is,
+    a folder (`folder:PATH` or a plain path) as `folder:/abs/path`."""
+    if name in DATASETS or not _is_folder_name(name):
+        return name
+    return f"{FOLDER_PREFIX}{_folder_path(name)}"
+
+
 def get_spec(name: str) -> DatasetSpec:
-    """The spec of dataset `name`; an unknown name fails listing the close ones."""
-    try:
+    """The spec of dataset `name`: a built-in name, or `folder:PATH` (or a path) of a folder of
+    K49-format files. An unknown name fails listing the valid names."""
+    if name in DATASETS:
         return DATASETS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, DATASETS, n=3, cutoff=0.4)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
+    if _is_folder_name(name):
+        return folder_spec(_folder_path(name))
+    close = difflib.get_close_matches(name, DATASETS, n=3, cutoff=0.4)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise K49Error(
+        f"unknown dataset {name!r}: {hint}choose one of {', '.join(DATASETS)}, or "
+        f"{FOLDER_PREFIX}PATH for a folder of K49-format npz files"
+    )
+
+
+def folder_spec(folder: str | os.PathLike) -> DatasetSpec:
+    """The spec of a user's folder holding k49-train-imgs.npz, k49-train-labels.npz,
+    k49-test-imgs.npz, k49-test-labels.npz and optionally k49_classmap.csv.
+
+    Classes are named by the class map if there is one, else by K49's 49 characters when the
+    labels fit, else by their index. Labels are read here (for the class count and sizes); the
+    loader checks everything else.
+    """
+    folder = Path(folder).expanduser().absolute()
+    names = file_names("k49")
+    wanted = ", ".join(names[r] for r in ARRAY_ROLES)
+    if not folder.is_dir():
         raise K49Error(
-            f"unknown dataset {name!r}: {hint}choose one of {', '.join(DATASETS)}"
-        ) from None
+            f"dataset folder {folder} does not exist: pass {FOLDER_PREFIX}PATH of a folder "
+            f"holding {wanted}, or one of {', '.join(DATASETS)}"
+        )
+    if missing := [names[r] for r in ARRAY_ROLES if not (folder / names[r]).is_file()]:
+        raise K49Error(
+            f"dataset folder {folder} lacks {', '.join(missing)}: a dataset folder holds "
+            f"{wanted} (K49's format, the array under arr_0) and optionally "
+            f"{names['classmap']}"
+        )
+    labels = {
+        split: check_labels(read_array(folder / names[f"{split}_labels"]), None,
+                            folder / names[f"{split}_labels"])
+        for split in ("train", "test")
+    }
+    roles = ROLES if (folder / names["classmap"]).is_file() else ARRAY_ROLES
+    if "classmap" in roles:
+        chars = tuple(read_classmap(folder / names["classmap"]))
+    else:
+        n = 1 + max((int(y.max()) for y in labels.values() if y.size), default=0)
+        chars = K49_CHARS if n <= len(K49_CHARS) else tuple(str(i) for i in range(n))
+    test_counts = np.bincount(labels["test"], minlength=len(chars))
+    return DatasetSpec(
+        name=f"{FOLDER_PREFIX}{folder}",
+        title=folder.name or str(folder),
+        files={role: DataFile(names[role]) for role in roles},
+        chars=chars,
+        train_size=len(labels["train"]),
+        test_size=len(labels["test"]),
+        test_counts=tuple(int(c) for c in test_counts),
+        folder=folder,
+    )
 
 
 def default_data_dir() -> Path:

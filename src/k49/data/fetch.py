@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from k49.data.datasets import DataFile, get_spec
+from k49.data.k49format import md5sum
 from k49.errors import K49Error
 from k49.io import make_dir
 
@@ -164,13 +165,11 @@ def _progress(enabled: bool) -> Iterator[object | None]:
         yield progress
 
 
-def _file_status(path: Path, entry: DataFile) -> str:
-    from k49.data.load import md5sum
-
+def _file_status(path: Path, entry: DataFile, generated: bool = True) -> str:
     if not path.exists():
         return "missing"
     if entry.md5 is None:
-        return "generated"
+        return "generated" if generated else "present"
     if entry.size is not None and path.stat().st_size != entry.size:
         return "size mismatch"
     if md5sum(path) != entry.md5:
@@ -183,13 +182,15 @@ def verify(
 ) -> dict[str, str]:
     """Status of each file of `name` in `data_dir`, by file name.
 
-    One of "verified", "missing", "size mismatch", "md5 mismatch", or "generated" for files the
-    facts table has no checksum for (the synthetic set).
+    One of "verified", "missing", "size mismatch", "md5 mismatch", "generated" for the synthetic
+    set's files (the facts table has no checksum for them) or "present" for a user folder's.
     """
     spec = get_spec(name)
     files = spec.files if files is None else files
-    directory = Path(data_dir) / spec.name
-    return {entry.name: _file_status(directory / entry.name, entry) for entry in files.values()}
+    directory = spec.directory(data_dir)
+    generated = spec.folder is None
+    return {entry.name: _file_status(directory / entry.name, entry, generated)
+            for entry in files.values()}
 
 
 def _describe(exc: BaseException, entry: DataFile, timeout: float) -> tuple[str, bool]:
@@ -289,6 +290,9 @@ def fetch(
     spec = get_spec(name)
     if spec.synthetic:
         raise K49Error(f"{name} is generated locally, not downloaded: run `k49 data synth` instead")
+    if spec.folder is not None:
+        raise K49Error(f"{spec.name} is a folder of your own, never downloaded: "
+                       "put its K49-format files there by hand")
     files = spec.files if files is None else files
     urls = [_normalise(u) for u in base_urls if u and u.strip()]
     if not urls:
@@ -297,7 +301,7 @@ def fetch(
         raise K49Error(f"no URL to download {name} from: pass one with --base-url")
     for url in urls:
         _check_url(url)
-    directory = Path(data_dir) / spec.name
+    directory = spec.directory(data_dir)
     hand = f"put the files in {directory}/ by hand"
 
     paths: dict[str, Path] = {}

@@ -5,6 +5,8 @@
 - `classes_imbalance_train_samples`: training and test images per class;
 - `synthetic_vs_real`: the dataset's images beside the 100 real K49 test images, with the
   image statistics of each side (only when a real sample is given).
+
+Figures of a generated synthetic set say at the bottom what it was built from (fonts, templates).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from k49.data.load import Dataset, check_images, read_array
+from k49.data.k49format import check_images, read_array
+from k49.data.load import Dataset
 from k49.data.stats import K49_REFERENCE, image_stats
 from k49.viz import image_grid, new_figure, save_figure, title_for
 
@@ -32,6 +35,17 @@ STEMS = (
 )
 
 
+def built_from(ds: Dataset) -> str | None:
+    """`Synthetic set built from 7 fonts, 1,290 templates (...)`, or None if not known."""
+    summary = (ds.synthetic_info or {}).get("summary")
+    return f"Synthetic set {summary}" if summary else None
+
+
+def _footnote(fig, ds: Dataset) -> None:
+    if note := built_from(ds):
+        fig.supxlabel(note, fontsize="x-small", alpha=0.8)
+
+
 def random_samples_figure(ds: Dataset, seed: int = 0):
     """75 random training images (5 rows of 15), each captioned with its class character."""
     rng = np.random.default_rng(seed)
@@ -45,6 +59,7 @@ def random_samples_figure(ds: Dataset, seed: int = 0):
         ax = fig.add_subplot()
         image_grid(ax, images, RANDOM_COLS, captions, gap=4, caption_space=11, fontsize=12)
         fig.suptitle(title_for(ds, f"{n} random training samples"))
+        _footnote(fig, ds)
         return fig
 
     return make
@@ -81,6 +96,7 @@ def classes_samples_figure(ds: Dataset, seed: int = 0):
             )
         ax.set_xlim(-34, ax.get_xlim()[1])
         fig.suptitle(title_for(ds, f"{PER_CLASS} training samples of {len(classes)} classes"))
+        _footnote(fig, ds)
         return fig
 
     return make
@@ -111,6 +127,7 @@ def imbalance_figure(ds: Dataset):
             loc="left",
         )
         fig.suptitle(title_for(ds, "Images per class"))
+        _footnote(fig, ds)
         return fig
 
     return make
@@ -164,8 +181,10 @@ def synthetic_vs_real_figure(ds: Dataset, real: np.ndarray, seed: int = 0):
             ax.set_title(f"{name}\n{_stats_line(stats, n)}", fontsize="small")
         ref = K49_REFERENCE
         fig.suptitle(title_for(ds, "Dataset images beside real K49 images"))
+        note = built_from(ds)
         fig.supxlabel(
-            f"K49 reference: mean pixel {ref['mean_pixel']}, >128 {ref['frac_above_128']:.1%}, "
+            (f"{note}.\n" if note else "")
+            + f"K49 reference: mean pixel {ref['mean_pixel']}, >128 {ref['frac_above_128']:.1%}, "
             f"ink box {ref['ink_height']} × {ref['ink_width']} px.  Real images: KMNIST Dataset "
             "(CODH), adapted from Kuzushiji Dataset (NIJL and others), CC BY-SA 4.0",
             fontsize="x-small",

@@ -1,0 +1,186 @@
+"""Batched torch distortions that turn templates into K49-like 28x28 images.
+
+Every sample is one template through this pipeline, a whole batch at a time:
+
+1. a random affine transform (rotation, shear, anisotropic scale, translation) and an elastic
+   distortion (a smooth random displacement field), in one ``grid_sample``;
+2. K49's framing: the ink's bounding box centred, its longer side filling the frame (at 56x56);
+3. stroke-width change like a brush's: an occasional 3x3 dilation, then a blur and a soft
+   threshold that varies smoothly across the character; ink intensity varies the same way;
+4. area-averaging to 28x28, a light blur and ink noise: white ink on black, uint8.
+
+Everything works on whole batches with elementwise and shifted-slice ops, small matrix products
+and two grid_samples: for single-channel images this small, torch's CPU max_pool2d, conv2d and
+interpolate are several times slower, and thread hand-offs cost more than they save.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Distortion:
+    """Strength of every random transform; the defaults are tuned to K49's statistics."""
+
+    rotation_deg: float = 9.0  # standard deviation
+    shear: float = 0.18  # standard deviation of the x-shear factor
+    scale_log_sd: float = 0.08  # overall size (removed again by the framing)
+    aspect_log_mean: float = -0.20  # log(width / height) factor: brush characters are tall
+    aspect_log_sd: float = 0.22
+    translate: float = 0.05  # standard deviation, in units of half the frame
+    elastic: float = 0.06  # displacement standard deviation, in units of half the frame
+    elastic_grid: int = 5  # control points per side of the smooth random fields
+    dilate_prob: float = 0.15  # chance of a 3x3 dilation (at 56 px) before thresholding
+    threshold: tuple[float, float] = (0.33, 0.63)  # range of the soft threshold: stroke width
+    threshold_field: float = 0.06  # how much the threshold varies across the character
+    ramp: float = 6.0  # steepness of the soft threshold
+    intensity: tuple[float, float] = (0.85, 1.3)  # ink intensity range (clipped at 1 later)
+    intensity_field: float = 0.2
+    blur: tuple[float, float] = (0.0, 0.3)  # weight of a final 3x3 blur
+    noise: float = 0.06  # multiplicative ink noise standard deviation
+    floor: float = 6.0  # subtracted from 0..255 values: faint specks become background
+
+
+DISTORTION = Distortion()
+
+OUT = 28  # K49's image side
+FRAME = 2 * OUT  # the framed character is drawn at twice that, then area-averaged
+
+
+@functools.lru_cache(maxsize=8)
+def _basis(size: int, n: int):
+    """(size, n) smooth interpolation matrix with unit-norm rows: U @ f @ U.T turns (n, n)
+    standard-normal control values into a smooth (size, size) field of unit variance."""
+    pos = (torch.arange(size, dtype=torch.float64) + 0.5) / size
+    centres = torch.linspace(-0.15, 1.15, n, dtype=torch.float64)
+    width = (centres[1] - centres[0]).item()
+    u = torch.exp(-((pos[:, None] - centres[None, :]) ** 2) / (2 * width**2))
+    return (u / u.norm(dim=1, keepdim=True)).float()
+
+
+def _coords(size: int):
+    """Pixel-centre coordinates in [-1, 1] (grid_sample's align_corners=False convention)."""
+    return (2 * torch.arange(size, dtype=torch.float32) + 1) / size - 1
+
+
+def _affine_into(out, a, b_, c, d, e, f):
+    """Add the per-sample affine map (x, y) = (a*u + b*v + c, d*u + e*v + f) over output pixel
+    centres (u, v) to `out` (B, 2, S, S), in place."""
+    s = out.shape[-1]
+    t = _coords(s)
+    u, v = t.view(1, 1, -1), t.view(1, -1, 1)
+    col = lambda z: z.view(-1, 1, 1)  # noqa: E731
+    out[:, 0].add_(col(a) * u).add_(col(b_) * v + col(c))
+    out[:, 1].add_(col(d) * u).add_(col(e) * v + col(f))
+    return out
+
+
+def _dilate(x):
+    """3x3 max filter of (B, 1, H, W) from shifted slices (zero outside)."""
+    h = x.clone()
+    torch.maximum(h[..., 1:], x[..., :-1], out=h[..., 1:])
+    torch.maximum(h[..., :-1], x[..., 1:], out=h[..., :-1])
+    y = h.clone()
+    torch.maximum(y[..., 1:, :], h[..., :-1, :], out=y[..., 1:, :])
+    torch.maximum(y[..., :-1, :], h[..., 1:, :], out=y[..., :-1, :])
+    return y
+
+
+def _smooth(x):
+    """Separable binomial [1, 2, 1] / 4 blur (sigma about 0.7 px), zero outside."""
+    y = x * 0.5
+    y[..., 1:].add_(x[..., :-1], alpha=0.25)
+    y[..., :-1].add_(x[..., 1:], alpha=0.25)
+    z = y * 0.5
+    z[..., 1:, :].add_(y[..., :-1, :], alpha=0.25)
+    z[..., :-1, :].add_(y[..., 1:, :], alpha=0.25)
+    return z
+
+
+def _uniform(g, n: int, lo: float, hi: float):
+
+    return (lo + (hi - lo) * torch.rand(n, generator=g)).view(n, 1, 1, 1)
+
+
+def _extent(profile, threshold: float):
+    """First and last index where each row of `profile` (B, S) exceeds `threshold`."""
+    mask = profile > threshold
+    s = mask.shape[1]
+    m = mask.to(torch.uint8)
+    first = m.argmax(1)
+    last = s - 1 - m.flip(1).argmax(1)
+    empty = ~mask.any(1)
+    first = torch.where(empty, torch.zeros_like(first), first)
+    last = torch.where(empty, torch.full_like(last, s - 1), last)
+    return first.float(), last.float()
+
+
+def _frame(x, threshold: float = 0.3):
+    """Resample each image to FRAME x FRAME around its ink's bounding box: centred, the longer
+    side filling the frame (K49's framing)."""
+    b, s = x.shape[0], x.shape[-1]
+    r0, r1 = _extent(x[:, 0].amax(2), threshold)
+    c0, c1 = _extent(x[:, 0].amax(1), threshold)
+    cy, cx = (r0 + r1 + 1) / s - 1, (c0 + c1 + 1) / s - 1
+    k = torch.maximum(r1 - r0 + 1, c1 - c0 + 1) / s
+    zero = torch.zeros_like(k)
+    grid = _affine_into(torch.zeros(b, 2, FRAME, FRAME), k, zero, cx, zero, k, cy)
+    return F.grid_sample(
+        x, grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="zeros", align_corners=False
+    )
+
+
+def render_batch(templates, index, g, d: Distortion = DISTORTION):
+    """Distort templates[index] into (B, 28, 28) uint8 images; all randomness from generator g."""
+    b, s = len(index), templates.shape[-1]
+    x = templates[index]
+
+    # 1. affine + elastic in one resampling. The grid maps output to input coordinates, so it is
+    #    the inverse of the forward transform rotation @ shear @ scale (+ translation).
+    angle = torch.randn(b, generator=g) * math.radians(d.rotation_deg)
+    shear = torch.randn(b, generator=g) * d.shear
+    size = torch.exp(torch.randn(b, generator=g) * d.scale_log_sd)
+    aspect = torch.exp(d.aspect_log_mean + torch.randn(b, generator=g) * d.aspect_log_sd)
+    tx, ty = torch.randn(2, b, generator=g) * d.translate
+    sx, sy = size * aspect.sqrt(), size / aspect.sqrt()
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # forward [[p, q], [r, t]] = [[cos, -sin], [sin, cos]] @ [[1, shear], [0, 1]] @ diag(sx, sy)
+    p, q = cos * sx, (cos * shear - sin) * sy
+    r, t = sin * sx, (sin * shear + cos) * sy
+    det = p * t - q * r
+    ia, ib, ic, id_ = t / det, -q / det, -r / det, p / det
+    basis = _basis(s, d.elastic_grid)
+    grid = basis @ (torch.randn(b, 2, d.elastic_grid, d.elastic_grid, generator=g) * d.elastic)
+    grid = grid @ basis.T
+    _affine_into(grid, ia, ib, -(ia * tx + ib * ty), ic, id_, -(ic * tx + id_ * ty))
+    x = F.grid_sample(
+        x, grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="zeros", align_corners=False
+    )
+
+    # 2. K49's framing: centre the ink's bounding box, its longer side filling the frame.
+    x = _frame(x)
+
+    # 3. stroke width in output pixels, like a brush: optional dilation, then a light blur and a
+    #    soft threshold that varies smoothly across the character; ink intensity likewise.
+    dilate = (torch.rand(b, 1, 1, 1, generator=g) < d.dilate_prob).float()
+    x = torch.lerp(x, _dilate(x), dilate)
+    x = _smooth(x)
+    basis = _basis(FRAME, d.elastic_grid)
+    fields = basis @ torch.randn(b, 2, d.elastic_grid, d.elastic_grid, generator=g) @ basis.T
+    thr = fields[:, :1].mul_(d.threshold_field).add_(_uniform(g, b, *d.threshold)).clamp_(min=0.05)
+    x = x.sub_(thr).mul_(d.ramp).clamp_(0, 1)
+    ink = fields[:, 1:].mul_(d.intensity_field).add_(1).mul_(_uniform(g, b, *d.intensity))
+    x = x.mul_(ink)
+
+    # 4. area-average to 28 x 28, a light blur, ink noise, white on black uint8.
+    x = F.avg_pool2d(x, FRAME // OUT)
+    x = torch.lerp(x, _smooth(x), _uniform(g, b, *d.blur))
+    x = x.mul_(torch.randn(x.shape, generator=g).mul_(d.noise).add_(1))
+    x = x.mul_(255.0).sub_(d.floor).clamp_(0, 255).round_()
+    return x[:, 0].to(torch.uint8)
