@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 from fake_study import fake_run, make_study
 
-from k49.report.collect import load_study, summary_rows
+from k49.data.datasets import DATASETS
+from k49.report.aggregate import metric_mean, summary_rows
+from k49.report.collect import RunRecord, Study, load_study
 from k49.report.findings import compare, findings
 
 
@@ -13,8 +16,7 @@ def test_findings_follow_the_numbers(fake_study):
     text = "\n".join(findings(study))
     # in make_study, later models are better: NN_1_adam (index 2) beats NN_1_sgd (index 0)
     assert "Optimizer (NN_1): NN_1_adam beat NN_1_sgd" in text
-    gap = study.mean("NN_1_adam", "balanced_accuracy") - study.mean("NN_1_sgd",
-                                                                    "balanced_accuracy")
+    gap = metric_mean(study, "NN_1_adam") - metric_mean(study, "NN_1_sgd")
     assert f"by {100 * gap:.2f} points" in text
     assert "Best model: CNN_dense_batch_norm" in text
     assert "Best CNN against best NN: CNN_dense_batch_norm beat NN_dense_batch_norm" in text
@@ -43,8 +45,6 @@ def test_missing_pair_is_skipped(tmp_path):
 
 
 def test_summary_rows_have_mean_and_sd(fake_study_seeds):
-    import numpy as np
-
     study = load_study(fake_study_seeds)
     rows = summary_rows(study)
     mean = next(r for r in rows if r["model"] == "NN_1_sgd" and r["seed"] == "mean")
@@ -52,3 +52,19 @@ def test_summary_rows_have_mean_and_sd(fake_study_seeds):
               if r["model"] == "NN_1_sgd" and isinstance(r["seed"], int)]
     assert len(values) == 3
     assert mean["balanced_accuracy"] == np.mean(values)
+
+
+def _run(label, seed, balanced_accuracy):
+    return RunRecord(label, seed, None, "ok", metrics={
+        "model": label, "family": "mlp", "balanced_accuracy": balanced_accuracy})
+
+
+def test_a_seed_without_a_value_is_left_out_not_nan():
+    """A NaN or missing metric in one seed: the mean of the others, never "nan points"."""
+    runs = [_run("NN_1_adam", 0, 0.6), _run("NN_1_adam", 1, 0.7),
+            _run("NN_1_sgd", 0, float("nan")), _run("NN_1_sgd", 1, 0.5),
+            _run("NN_1_sgd", 2, None)]
+    study = Study(None, runs, DATASETS["synthetic"])
+    line = compare(study, "NN_1_sgd", "NN_1_adam", "Optimizer (NN_1)")
+    assert line == ("Optimizer (NN_1): NN_1_adam beat NN_1_sgd by 15.00 points of balanced "
+                    "accuracy (NN_1_sgd 50.00% vs NN_1_adam 65.00% ± 7.07).")

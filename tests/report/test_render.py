@@ -14,7 +14,8 @@ import pytest
 from fake_study import SEED_MODELS, make_study, tiny_figures
 
 from k49.errors import K49Error
-from k49.report.collect import SUMMARY_COLUMNS, load_study
+from k49.report.aggregate import SUMMARY_COLUMNS
+from k49.report.collect import load_study
 from k49.report.render import (
     COLUMNS,
     format_flops,

@@ -9,14 +9,16 @@ from typing import Any
 
 import numpy as np
 
+from k49.data.load import load_dataset
+from k49.errors import K49Error
 from k49.report.collect import Study, load_study
+from k49.report.figures import figure_captions, report_figures
+from k49.report.findings import findings
+from k49.report.render import render_report, write_summary
 
 
 def _dataset_arrays(study: Study) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Training counts per class and the test images, when the study's data is on disk."""
-    from k49.data.load import load_dataset
-    from k49.errors import K49Error
-
     run = next((r for r in study.ok_runs), None)
     if run is None:
         return None, None
@@ -59,10 +61,6 @@ def _notes(study: Study, seconds: dict[str, float]) -> dict[str, Any]:
 def build_report(root: str | os.PathLike, *, recompute: bool = False,
                  extra_notes: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ROOT/report/{index.html, README.md, figures/} and ROOT/summary.{csv,json}."""
-    from k49.report.figures import figure_captions, report_figures
-    from k49.report.findings import findings
-    from k49.report.render import render_report, write_summary
-
     root = Path(root)
     t0 = time.perf_counter()
     study = load_study(root, recompute=recompute)

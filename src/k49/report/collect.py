@@ -8,7 +8,7 @@ error, so the report lists it instead of stopping.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,6 @@ from k49.errors import K49Error
 from k49.evaluation.run import evaluate_run
 from k49.models import list_models
 from k49.runs.rundir import RunDir
-
-#: Columns of summary.csv / summary.json, in order.
-SUMMARY_COLUMNS = (
-    "model", "seed", "dataset", "accuracy", "balanced_accuracy", "top5_accuracy", "auc_macro",
-    "auc_inverse_frequency", "f1_macro", "ece", "params", "flops", "train_seconds",
-)
 
 
 @dataclass
@@ -80,11 +74,6 @@ class Study:
     def by_label(self, label: str) -> list[RunRecord]:
         return [r for r in self.ok_runs if r.label == label]
 
-    def mean(self, label: str, key: str) -> float:
-        """Mean of metric `key` over the seeds of `label` (NaN if none)."""
-        values = [r.metrics[key] for r in self.by_label(label) if r.metrics.get(key) is not None]
-        return float(np.mean(values)) if values else float("nan")
-
     def representative(self, label: str) -> RunRecord:
         """The run of `label` whose figures stand for it: its lowest seed."""
         return min(self.by_label(label), key=lambda r: r.seed or 0)
@@ -117,6 +106,17 @@ def load_run(run: RunDir, *, recompute: bool = False) -> RunRecord:
     return record
 
 
+def _spec(name: str, runs: list[RunRecord]) -> DatasetSpec:
+    """The study's dataset spec; for a user folder that has moved since training, K49's classes
+    under the title the runs recorded."""
+    try:
+        return get_spec(name)
+    except K49Error:
+        title = next((r.config["dataset"].get("title") for r in runs
+                      if r.config.get("dataset", {}).get("title")), name)
+        return replace(get_spec("k49"), name=name, title=title, files={}, official_url=None)
+
+
 def load_study(root: str | os.PathLike, *, recompute: bool = False) -> Study:
     """Every run under `root` (a study or a single run directory)."""
     root = Path(root)
@@ -130,24 +130,6 @@ def load_study(root: str | os.PathLike, *, recompute: bool = False) -> Study:
     if len(names) > 1:
         raise K49Error(f"{root} mixes runs on datasets {', '.join(sorted(names))}: "
                        "report each dataset's study separately")
-    spec = get_spec(names.pop() if names else "synthetic")
+    spec = _spec(names.pop() if names else "synthetic", runs)
     return Study(root, runs, spec)
 
-
-def summary_rows(study: Study) -> list[dict[str, Any]]:
-    """One row per good run, plus, for a model with several seeds, a mean and an sd row."""
-    rows = []
-    for label in study.labels():
-        runs = sorted(study.by_label(label), key=lambda r: r.seed or 0)
-        for r in runs:
-            row = {c: r.metrics.get(c) for c in SUMMARY_COLUMNS}
-            row.update(model=label, seed=r.seed, dataset=study.spec.name)
-            rows.append(row)
-        if len(runs) > 1:
-            for stat, fn in (("mean", np.mean), ("sd", lambda v: np.std(v, ddof=1))):
-                row = {"model": label, "seed": stat, "dataset": study.spec.name}
-                for c in SUMMARY_COLUMNS[3:]:
-                    values = [r.metrics.get(c) for r in runs if r.metrics.get(c) is not None]
-                    row[c] = float(fn(values)) if values else None
-                rows.append(row)
-    return rows

@@ -7,10 +7,12 @@ Welch t-test says whether the difference stands out from seed-to-seed noise.
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import ttest_ind
 
+from k49.report import aggregate
 from k49.report.collect import Study
 
-METRIC = "balanced_accuracy"
+METRIC = aggregate.RANKING_METRIC
 
 
 def _pts(x: float) -> str:
@@ -18,9 +20,9 @@ def _pts(x: float) -> str:
 
 
 def _stats(study: Study, label: str, key: str = METRIC) -> tuple[float, float, int]:
-    values = [r.metrics[key] for r in study.by_label(label) if r.metrics.get(key) is not None]
-    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return float(np.mean(values)) if values else float("nan"), sd, len(values)
+    """Mean, sd and number of the seeds' values (see `aggregate`)."""
+    values = aggregate.metric_values(study, label, key)
+    return aggregate.mean(values), aggregate.sd(values), len(values)
 
 
 def _show(study: Study, label: str) -> str:
@@ -47,18 +49,10 @@ def compare(study: Study, a: str, b: str, what: str) -> str | None:
 
 def welch_p(study: Study, a: str, b: str, key: str = METRIC) -> float:
     """Two-sided Welch t-test p-value of `key` between the seeds of two runs."""
-    from scipy.stats import ttest_ind
-
-    xa = [r.metrics[key] for r in study.by_label(a)]
-    xb = [r.metrics[key] for r in study.by_label(b)]
+    xa, xb = aggregate.metric_values(study, a, key), aggregate.metric_values(study, b, key)
     if np.std(xa) == 0 and np.std(xb) == 0:
         return 0.0 if np.mean(xa) != np.mean(xb) else 1.0
     return float(ttest_ind(xa, xb, equal_var=False).pvalue)
-
-
-def _best(study: Study, labels: list[str]) -> str | None:
-    labels = [lb for lb in labels if study.by_label(lb)]
-    return max(labels, key=lambda lb: study.mean(lb, METRIC)) if labels else None
 
 
 def _family(study: Study, family: str) -> list[str]:
@@ -80,7 +74,7 @@ def batchnorm_findings(study: Study) -> list[str]:
         a, b = f"{stem}_batch_norm", stem
         line = compare(study, a, b, f"BatchNorm ({stem})")
         if line:
-            helped = study.mean(a, METRIC) >= study.mean(b, METRIC)
+            helped = aggregate.metric_mean(study, a) >= aggregate.metric_mean(study, b)
             out.append(line.replace(f"BatchNorm ({stem}):",
                                     f"BatchNorm {'helped' if helped else 'did not help'} "
                                     f"{stem}:"))
@@ -99,7 +93,7 @@ def depth_findings(study: Study) -> list[str]:
 
 
 def nn_vs_cnn(study: Study) -> list[str]:
-    nn, cnn = _best(study, _family(study, "mlp")), _best(study, _family(study, "cnn"))
+    nn, cnn = (aggregate.best(study, _family(study, fam)) for fam in ("mlp", "cnn"))
     if nn and cnn:
         return [compare(study, cnn, nn, "Best CNN against best NN")]
     return []
@@ -108,19 +102,20 @@ def nn_vs_cnn(study: Study) -> list[str]:
 def best_for_cost(study: Study, tolerance: float = 0.01) -> list[str]:
     """The best model, and the smallest one within `tolerance` of it: the seed's conclusion."""
     labels = study.labels()
-    if not labels:
+    best = aggregate.best(study, labels)
+    if best is None:
         return []
-    best = _best(study, labels)
-    top = study.mean(best, METRIC)
+    mean = {lb: aggregate.metric_mean(study, lb) for lb in labels}
+    top = mean[best]
     params = {lb: study.by_label(lb)[0].metrics.get("params") or 0 for lb in labels}
-    close = [lb for lb in labels if study.mean(lb, METRIC) >= top - tolerance and params[lb] > 0]
+    close = [lb for lb in labels if mean[lb] >= top - tolerance and params[lb] > 0]
     out = [f"Best model: {_show(study, best)} balanced accuracy, {params[best]:,} trainable "
            "parameters."]
     if close:
         small = min(close, key=lambda lb: params[lb])
         if small != best:
             out.append(
-                f"Best for its size: {small} comes within {_pts(top - study.mean(small, METRIC))}"
+                f"Best for its size: {small} comes within {_pts(top - mean[small])}"
                 f" points of {best} with {params[small]:,} parameters "
                 f"({params[best] / max(params[small], 1):.1f}x fewer): the smallest model that is "
                 "as good wins.")
@@ -133,30 +128,30 @@ def best_for_cost(study: Study, tolerance: float = 0.01) -> list[str]:
 def imbalance_findings(study: Study, train_counts=None) -> list[str]:
     """Do rare classes suffer? Recall of the rarest classes against the rest, best model."""
     labels = study.labels()
-    if not labels:
+    by_bal = aggregate.best(study, labels)
+    if by_bal is None:
         return []
-    best = study.representative(_best(study, labels))
+    best = study.representative(by_bal)
     recall = np.asarray(best.metrics["per_class"]["recall"], dtype=float)
     counts = np.asarray(train_counts if train_counts is not None
                         else best.metrics["per_class"]["support"], dtype=float)
     order = np.argsort(counts)
     rare, rest = order[:5], order[5:]
     chars = study.spec.chars
-    gap = recall[rest].mean() - recall[rare].mean()
-    verdict = "hurts" if gap > 0.02 else "does not clearly hurt"
+    rare_recall, rest_recall = aggregate.mean(recall[rare]), aggregate.mean(recall[rest])
+    verdict = "hurts" if rest_recall - rare_recall > 0.02 else "does not clearly hurt"
     lines = [f"Imbalance {verdict} the rare classes: the 5 rarest "
              f"({' '.join(chars[i] for i in rare)}) have a mean recall of "
-             f"{_pts(recall[rare].mean())}% with {best.label}, against {_pts(recall[rest].mean())}%"
+             f"{_pts(rare_recall)}% with {best.label}, against {_pts(rest_recall)}%"
              " for the others."]
-    acc_rank = sorted(labels, key=lambda lb: -study.mean(lb, "accuracy"))
-    bal_rank = sorted(labels, key=lambda lb: -study.mean(lb, METRIC))
-    auc_rank = sorted(labels, key=lambda lb: -study.mean(lb, "auc_inverse_frequency"))
-    if acc_rank[0] != bal_rank[0] or acc_rank[0] != auc_rank[0]:
-        lines.append(f"The metrics disagree on the winner: accuracy picks {acc_rank[0]}, "
-                     f"balanced accuracy {bal_rank[0]}, inverse-frequency AUC {auc_rank[0]}.")
+    by_acc, by_auc = (aggregate.best(study, labels, key)
+                      for key in ("accuracy", "auc_inverse_frequency"))
+    if by_acc != by_bal or by_acc != by_auc:
+        lines.append(f"The metrics disagree on the winner: accuracy picks {by_acc}, "
+                     f"balanced accuracy {by_bal}, inverse-frequency AUC {by_auc}.")
     else:
         lines.append(f"Accuracy, balanced accuracy and inverse-frequency AUC agree on the winner "
-                     f"({bal_rank[0]}).")
+                     f"({by_bal}).")
     return lines
 
 

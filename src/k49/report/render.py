@@ -27,7 +27,9 @@ from markupsafe import Markup, escape
 
 from k49.errors import K49Error
 from k49.io import write_text
-from k49.report.collect import SUMMARY_COLUMNS, Study, summary_rows
+from k49.report.aggregate import SUMMARY_COLUMNS, summary_rows
+from k49.report.collect import Study
+from k49.viz import DPI, THEMES
 
 __all__ = [
     "COLUMNS",
@@ -49,8 +51,6 @@ SVG_EMBED_LIMIT = 256 * 1024
 #: image cannot load from matplotlib-fontja, so a machine without Japanese fonts shows the class
 #: characters as boxes. The PNG is shown at the SVG's size (150 dpi: sharp on most screens).
 EMBED_MODES = ("png", "svg")
-
-THEMES = ("light", "dark")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def table_rows(study: Study) -> list[dict[str, Any]]:
                 value = _number(r.get(col.key))
                 text = col.fmt(value, sd.get(col.key)) if col.fmt else str(value)
                 cells.append({"text": text, "value": value})
-        rows.append({"aggregate": aggregate, "model": r["model"], "cells": cells})
+        rows.append({"aggregate": aggregate, "cells": cells})
     return rows
 
 
@@ -280,8 +280,6 @@ def _display_size(files: dict[str, Path]) -> tuple[int, int] | None:
     if png is not None:
         head = png.read_bytes()[:24]
         if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-            from k49.viz import DPI
-
             w, h = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
             return round(w * 96 / DPI), round(h * 96 / DPI)
     return None
@@ -427,7 +425,6 @@ def render_report(
     context = {
         "title": title or report_title(study),
         "synthetic": bool(study.synthetic),
-        "dataset": study.spec.label(),
         "headline": study.spec.metric,
         "columns": COLUMNS,
         "rows": table_rows(study),

@@ -1,0 +1,123 @@
+"""Means, standard deviations and the best model over a study's seeds, under one NaN policy.
+
+Every number the report aggregates (figures, findings, summary.csv/json, the results table) is
+computed here, so that all of them agree:
+
+- missing values (None), NaN, ±inf and non-numbers are left out;
+- the mean of no value is NaN;
+- the sd has ddof=1 and is NaN for fewer than two values;
+- the best of several labels is the one with the highest mean; a label whose mean is NaN is
+  never the best, and a tie goes to the first label given (the study's order).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from numbers import Real
+from typing import Any
+
+import numpy as np
+
+from k49.report.collect import Study
+
+#: The metric models are ranked by (the K49 authors' headline metric).
+RANKING_METRIC = "balanced_accuracy"
+
+#: Columns of summary.csv / summary.json, in order.
+SUMMARY_COLUMNS = (
+    "model", "seed", "dataset", "accuracy", "balanced_accuracy", "top5_accuracy", "auc_macro",
+    "auc_inverse_frequency", "f1_macro", "ece", "params", "flops", "train_seconds",
+)
+
+
+def finite(values: Iterable[Any]) -> np.ndarray:
+    """The finite numbers among `values`, as float64 (None, NaN, ±inf and the rest left out)."""
+    return np.array([float(v) for v in values if isinstance(v, Real) and not isinstance(v, bool)
+                     and math.isfinite(v)], dtype=np.float64)
+
+
+def mean(values: Iterable[Any]) -> float:
+    """Mean of the finite values; NaN if there are none."""
+    v = finite(values)
+    return float(v.mean()) if len(v) else math.nan
+
+
+def sd(values: Iterable[Any]) -> float:
+    """Sample standard deviation (ddof=1) of the finite values; NaN for fewer than two."""
+    v = finite(values)
+    return float(v.std(ddof=1)) if len(v) > 1 else math.nan
+
+
+def column_mean(rows: Sequence[Sequence[Any]]) -> np.ndarray:
+    """The mean of each column of equal-length `rows`, each under `mean`'s policy."""
+    a = np.array([[np.nan if x is None else float(x) for x in row] for row in rows],
+                 dtype=np.float64)
+    a[~np.isfinite(a)] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column without a value: NaN
+        return np.nanmean(a, axis=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Over the seeds of a study's labels
+
+
+def metric_values(study: Study, label: str, key: str) -> np.ndarray:
+    """The finite values of metric `key` over the good runs (seeds) of `label`."""
+    return finite(r.metrics.get(key) for r in study.by_label(label))
+
+
+def metric_mean(study: Study, label: str, key: str = RANKING_METRIC) -> float:
+    """Mean over the seeds of `label` of metric `key` (NaN if none has it)."""
+    return mean(metric_values(study, label, key))
+
+
+def mean_sd(study: Study, labels: Sequence[str], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Means and sds over seeds of metric `key`, one per label."""
+    values = [metric_values(study, lb, key) for lb in labels]
+    return np.array([mean(v) for v in values]), np.array([sd(v) for v in values])
+
+
+def per_class_mean(study: Study, label: str, key: str) -> np.ndarray | None:
+    """Mean over the seeds of `label` of metrics["per_class"][key], class by class; None if no
+    seed has it for every class."""
+    rows = [v for r in study.by_label(label)
+            if (v := r.metrics.get("per_class", {}).get(key)) is not None
+            and len(v) == study.spec.n_classes]
+    return column_mean(rows) if rows else None
+
+
+def best(study: Study, labels: Sequence[str], key: str = RANKING_METRIC) -> str | None:
+    """The label among `labels` with the highest mean of `key` over its seeds (None if none
+    has a value)."""
+    scored = [(v, lb) for lb in labels if math.isfinite(v := metric_mean(study, lb, key))]
+    return max(scored, key=lambda t: t[0])[1] if scored else None
+
+
+def best_label(study: Study) -> str | None:
+    """The study's best model by mean balanced accuracy (the one shown alone in figures)."""
+    return best(study, study.labels())
+
+
+def summary_rows(study: Study) -> list[dict[str, Any]]:
+    """One row per good run, plus, for a model with several seeds, a mean and an sd row.
+
+    A value that is missing (or a mean or sd of no value) is None.
+    """
+    rows = []
+    for label in study.labels():
+        runs = sorted(study.by_label(label), key=lambda r: r.seed or 0)
+        for r in runs:
+            row = {c: r.metrics.get(c) for c in SUMMARY_COLUMNS}
+            row.update(model=label, seed=r.seed, dataset=study.spec.name)
+            rows.append(row)
+        if len(runs) > 1:
+            for stat, fn in (("mean", mean), ("sd", sd)):
+                row = {"model": label, "seed": stat, "dataset": study.spec.name}
+                for c in SUMMARY_COLUMNS[3:]:
+                    v = fn(r.metrics.get(c) for r in runs)
+                    row[c] = v if math.isfinite(v) else None
+                rows.append(row)
+    return rows

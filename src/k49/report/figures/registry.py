@@ -1,0 +1,147 @@
+"""The registry of the report's figures: each declared once, where it is drawn, with its caption.
+
+    @figure("accuracy", caption="Accuracy ... of each model.")
+    def accuracy_figure(inputs: FigureInputs) -> Maker | None: ...
+
+    @figure("training_curves_<label>", caption="... of {model} ...", model="each")
+    def training_curves_figure(inputs: FigureInputs, label: str) -> Maker | None: ...
+
+    @figure("roc_nightmare", caption="...", model="best")
+    def roc_figure(inputs: FigureInputs, label: str) -> Maker | None: ...
+
+`model="each"` draws the figure once per model of the study (its stem holds `<label>`, its
+caption `{model}`); `model="best"` draws it for the best model only, and not at all without one.
+A builder returns `make() -> Figure` (see `k49.viz.save_figure`), or None when the study lacks
+what it needs. Figures come in the report in the order they are registered: the order in which
+`figures/__init__.py` imports their modules, then their order within a module.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from k49.report.collect import Study
+from k49.report.figures.inputs import FigureInputs
+from k49.report.figures.style import Maker
+from k49.viz import THEMES, save_figure
+
+#: The placeholder of the model's label in the stem of a per-model figure.
+LABEL = "<label>"
+#: How the caption of a per-model figure names the model when no study is given.
+ANY_MODEL = "one model"
+
+ModelChoice = Literal["each", "best"] | None
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """One figure of the report: its file stem (a pattern with `<label>` for a per-model
+    figure), its one-sentence caption, and the function that builds it."""
+
+    stem: str
+    caption: str
+    build: Callable[..., Maker | None]
+    model: ModelChoice = None
+
+    def caption_for(self, label: str = ANY_MODEL) -> str:
+        """The caption, naming model `label` if the figure is per model."""
+        return self.caption.format(model=label) if self.model == "each" else self.caption
+
+    def label_of(self, stem: str) -> str | None:
+        """The model label in `stem` if `stem` is one of this figure's files ("" for a figure
+        not per model), else None."""
+        if self.model != "each":
+            return "" if stem == self.stem else None
+        head, tail = self.stem.split(LABEL)
+        ok = stem.startswith(head) and stem.endswith(tail) and len(stem) > len(head + tail)
+        return stem[len(head):len(stem) - len(tail)] if ok else None
+
+
+#: Every figure of the report, in the report's order.
+FIGURES: list[ReportFigure] = []
+
+
+def figure(stem: str, *, caption: str, model: ModelChoice = None):
+    """Register the decorated builder as the report figure `stem` (see the module docstring)."""
+    if (model == "each") != (LABEL in stem):
+        raise ValueError(f"figure {stem!r}: a per-model figure (model='each') and only one has "
+                         f"{LABEL} in its stem")
+    if any(f.stem == stem for f in FIGURES):
+        raise ValueError(f"figure {stem!r} is registered twice")
+
+    def register(build: Callable[..., Maker | None]) -> Callable[..., Maker | None]:
+        FIGURES.append(ReportFigure(stem, caption, build, model))
+        return build
+
+    return register
+
+
+def figure_captions(study: Study | None = None) -> dict[str, str]:
+    """One sentence per figure stem, in the report's order.
+
+    Without a study a per-model stem is its pattern (`training_curves_<label>`); with one it is
+    expanded to each of the study's models.
+    """
+    out = {}
+    for f in FIGURES:
+        if f.model == "each" and study is not None:
+            for label in study.labels():
+                out[f.stem.replace(LABEL, label)] = f.caption_for(label)
+        else:
+            out[f.stem] = f.caption_for()
+    return out
+
+
+def caption(stem: str) -> str:
+    """The caption of any stem `report_figures` writes ('' if unknown)."""
+    # Fixed stems first: training_curves_all is not the curves of a model called "all".
+    for f in sorted(FIGURES, key=lambda f: f.model == "each"):
+        label = f.label_of(stem)
+        if label is not None:
+            return f.caption_for(label)
+    return ""
+
+
+def planned(inputs: FigureInputs) -> Iterator[tuple[str, Callable[[], Maker | None]]]:
+    """(stem, build) of every figure the study asks for, in the report's order."""
+    for f in FIGURES:
+        if f.model is None:
+            yield f.stem, lambda f=f: f.build(inputs)
+        elif f.model == "each":
+            for label in inputs.study.labels():
+                yield f.stem.replace(LABEL, label), lambda f=f, lb=label: f.build(inputs, lb)
+        elif inputs.best is not None:
+            yield f.stem, lambda f=f: f.build(inputs, inputs.best)
+
+
+def report_figures(
+    study: Study,
+    out_dir: str | os.PathLike,
+    *,
+    train_counts: np.ndarray | None = None,
+    test_images: np.ndarray | None = None,
+    themes: Sequence[str] = THEMES,
+) -> dict[str, list[Path]]:
+    """Write every figure the study's runs allow; return {stem: its SVG and PNG paths}.
+
+    `train_counts` and `test_images` are as in `FigureInputs`. A figure that cannot be drawn
+    from this study is skipped; one that fails is skipped with a warning, so one bad run never
+    stops the report.
+    """
+    out_dir = Path(out_dir)
+    written: dict[str, list[Path]] = {}
+    for stem, build in planned(FigureInputs(study, train_counts, test_images)):
+        try:
+            make = build()
+            if make is not None:
+                written[stem] = save_figure(make, out_dir, stem, themes)
+        except Exception as e:  # noqa: BLE001  (one figure must not stop the report)
+            warnings.warn(f"figure {stem} skipped: {type(e).__name__}: {e}", stacklevel=2)
+    return written

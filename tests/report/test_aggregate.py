@@ -1,0 +1,72 @@
+"""One NaN policy for every mean, sd and "best" of the report."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from k49.data.datasets import DATASETS
+from k49.report import aggregate
+from k49.report.aggregate import SUMMARY_COLUMNS, best, mean, mean_sd, sd, summary_rows
+from k49.report.collect import RunRecord, Study
+
+
+def run(label: str, seed: int, **metrics) -> RunRecord:
+    return RunRecord(label, seed, None, "ok", metrics={"model": label, **metrics})
+
+
+def study_of(*runs: RunRecord) -> Study:
+    return Study(None, list(runs), DATASETS["synthetic"])
+
+
+def test_missing_nan_and_inf_values_are_left_out():
+    values = [0.5, None, float("nan"), float("inf"), "n/a", True, np.float32(0.7)]
+    assert mean(values) == pytest.approx(0.6)
+    assert sd(values) == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert math.isnan(mean([])) and math.isnan(mean([None, float("nan")]))
+    assert math.isnan(sd([0.5])) and math.isnan(sd([0.5, None]))  # ddof=1: two values needed
+
+
+def test_column_mean_leaves_out_missing_values_per_column():
+    out = aggregate.column_mean([[1.0, None, float("nan")], [3.0, 4.0, None]])
+    assert out[:2].tolist() == [2.0, 4.0] and math.isnan(out[2])
+
+
+def test_best_ignores_labels_without_values_and_keeps_the_first_of_a_tie():
+    study = study_of(run("NN_1_sgd", 0, balanced_accuracy=float("nan")),
+                     run("NN_2_sgd", 0, balanced_accuracy=0.4),
+                     run("NN_1_adam", 0, balanced_accuracy=0.4),
+                     run("NN_1_adam", 1, balanced_accuracy=None))
+    assert best(study, ["NN_1_sgd", "NN_2_sgd", "NN_1_adam"]) == "NN_2_sgd"
+    assert best(study, ["NN_1_adam", "NN_2_sgd"]) == "NN_1_adam"
+    assert best(study, ["NN_1_sgd"]) is None and best(study, []) is None
+    assert aggregate.best_label(study) == "NN_2_sgd"
+
+
+def test_mean_sd_per_label():
+    study = study_of(run("NN_1_sgd", 0, accuracy=0.2), run("NN_1_sgd", 1, accuracy=0.4),
+                     run("NN_2_sgd", 0, accuracy=0.3))
+    means, sds = mean_sd(study, ["NN_1_sgd", "NN_2_sgd", "CNN_1_sgd"], "accuracy")
+    assert means[:2] == pytest.approx([0.3, 0.3]) and math.isnan(means[2])
+    assert sds[0] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    assert math.isnan(sds[1]) and math.isnan(sds[2])
+
+
+def test_summary_rows_follow_the_same_policy():
+    study = study_of(run("NN_1_sgd", 0, accuracy=0.2, ece=None, params=10),
+                     run("NN_1_sgd", 1, accuracy=float("nan"), ece=0.1, params=10),
+                     run("NN_1_sgd", 2, accuracy=0.4, ece=None, params=10),
+                     run("CNN_1_sgd", 0, accuracy=0.9))
+    rows = summary_rows(study)
+    assert [(r["model"], r["seed"]) for r in rows] == [
+        ("NN_1_sgd", 0), ("NN_1_sgd", 1), ("NN_1_sgd", 2), ("NN_1_sgd", "mean"),
+        ("NN_1_sgd", "sd"), ("CNN_1_sgd", 0)]
+    assert all(list(r) == list(SUMMARY_COLUMNS) for r in rows if isinstance(r["seed"], int))
+    mean_row, sd_row = rows[3], rows[4]
+    assert mean_row["accuracy"] == pytest.approx(0.3)  # the NaN seed is left out
+    assert sd_row["accuracy"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    assert mean_row["ece"] == pytest.approx(0.1) and sd_row["ece"] is None  # one value: no sd
+    assert mean_row["params"] == 10.0 and sd_row["params"] == 0.0
+    assert mean_row["f1_macro"] is None and sd_row["f1_macro"] is None  # no value at all
