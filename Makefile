@@ -6,18 +6,19 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test bench lint clean
 
-$(STAMP): pyproject.toml scripts/install-torch.sh
+$(STAMP): pyproject.toml scripts/install-torch.sh scripts/install-fonts.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	scripts/install-torch.sh $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	scripts/install-fonts.sh
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/k49 demo --out demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 bench: $(STAMP)
 	mkdir -p benchmarks/results
@@ -27,6 +28,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) demo build src/*.egg-info

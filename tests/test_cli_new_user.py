@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from test_cli import assert_one_line_error, k49
 
 
@@ -58,3 +59,28 @@ def test_val_fraction_zero_works_as_the_messages_suggest(synth_dir, tmp_path):
                  "--epochs", "1", "--quiet", "--out", str(out), "--data-dir", str(synth_dir))
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "config.json").read_text())["config"]["val_fraction"] == 0
+
+
+def test_train_on_a_folder_of_ones_own(synth_dir, tmp_path):
+    """`--dataset PATH` or `folder:PATH`: K49-format files a user cut themselves."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for f in (synth_dir / "synthetic").glob("k49*"):
+        (mine / f.name).write_bytes(f.read_bytes())
+    for name in (str(mine), f"folder:{mine}"):
+        out = tmp_path / name.replace(":", "_").replace("/", "_")
+        result = k49("train", "NN_1_adam", "--dataset", name, "--limit-train", "300",
+                     "--epochs", "1", "--quiet", "--out", str(out))
+        assert result.returncode == 0, result.stderr
+        saved = json.loads((out / "config.json").read_text())
+        assert saved["config"]["dataset"] == saved["dataset"]["name"] == f"folder:{mine}"
+        assert saved["dataset"]["synthetic"] is False
+        assert set(saved["dataset"]["checksums"]) >= {"k49-train-imgs.npz", "k49-test-imgs.npz"}
+
+
+def test_a_folder_missing_a_file_is_refused_before_anything_is_written(tmp_path):
+    (tmp_path / "mine").mkdir()
+    result = k49("train", "NN_1_adam", "--dataset", f"folder:{tmp_path / 'mine'}",
+                 "--out", str(tmp_path / "R"))
+    assert_one_line_error(result, "k49-train-imgs.npz")
+    assert not (tmp_path / "R").exists()

@@ -66,13 +66,19 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def _data_dir(data_dir: Path | None) -> Path:
-    return data_dir if data_dir is not None else default_data_dir()
+    path = data_dir if data_dir is not None else default_data_dir()
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise K49Error(f"--data-dir {str(path).encode('utf-8', 'replace').decode()!r} is not "
+                       "valid UTF-8: use a folder whose name is UTF-8") from None
+    return path
 
 
 def _urls(dataset: str, cli_urls: list[str] | None) -> list[str]:
     """Mirrors from --base-url or K49_BASE_URL, the official host last."""
     spec = get_spec(dataset)
-    if spec.synthetic:
+    if spec.synthetic or spec.folder:
         return []
     return base_urls_from(cli_urls or (), official=spec.official_url)
 
@@ -127,14 +133,10 @@ def _print_synth_report(report: dict) -> None:
     for font in report.get("fonts", []):
         table.add_row(str(font.get("family", font.get("path"))), str(font.get("templates", "")))
     console.print(table)
-    per_class = report.get("templates_per_class", {})
-    if per_class:
-        counts = list(per_class.values())
-        console.print(
-            f"templates per class: min {min(counts)}, max {max(counts)}; "
-            f"{report.get('train_size')} train / {report.get('test_size')} test images "
-            f"written to {report.get('dir')}"
-        )
+    if report.get("summary"):
+        console.print(f"synthetic set {report['summary']}; {report.get('train_size')} train / "
+                      f"{report.get('test_size')} test images written to {report.get('dir')}",
+                      highlight=False)
 
 
 @data_app.command("info")
@@ -170,9 +172,14 @@ def data_info(
     files.add_column("file")
     files.add_column("status")
     for name, status in info["files"].items():
-        colour = "green" if status in ("verified", "generated") else "red"
+        colour = "green" if status in ("verified", "generated", "present") else "red"
         files.add_row(name, f"[{colour}]{status}[/]")
     console.print(files)
+    synth = info.get("synthetic_info") or {}
+    if synth.get("summary"):
+        console.print(f"synthetic set {synth['summary']}", highlight=False)
+    if synth.get("font_warning"):
+        console.print(f"[yellow]warning:[/] {synth['font_warning']}", highlight=False)
 
 
 @data_app.command("figures")
@@ -397,16 +404,36 @@ def demo_cmd(
     console.print(f"open {result.report['html']}", highlight=False)
 
 
+#: click's error classes, from typer (newer typer releases vendor their own click).
+_CLICK = {c.__name__: c for c in typer.BadParameter.__mro__}
+UsageError, ClickException = _CLICK["UsageError"], _CLICK["ClickException"]
+
+
+def _fail(message: str, code: int) -> None:
+    err_console.print(f"[bold red]error:[/] {' '.join(message.split())}", highlight=False,
+                      soft_wrap=True)
+    sys.exit(code)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except UsageError as e:  # bad or missing options and arguments
+        where = e.ctx.command_path if e.ctx else "k49"
+        _fail(f"{e.format_message()} (see `{where} --help`)", 2)
+    except ClickException as e:
+        _fail(e.format_message(), e.exit_code or 1)
     except K49Error as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        _fail(str(e), 2)
+    except OSError as e:  # a write that failed: disk full, file-size limit, permissions
+        what = f" {e.filename}" if e.filename else ""
+        _fail(f"cannot write or read{what}: {e.strerror or e}: free space, fix the permissions "
+              "or choose another --out", 1)
+    except (KeyboardInterrupt, typer.Abort):
         err_console.print("interrupted")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

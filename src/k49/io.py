@@ -39,11 +39,15 @@ def torch_threads(n: int) -> Iterator[int]:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    The temporary name holds the writer's pid (`.<name>.<pid>.<random>.part<suffix>`), so
+    `remove_stale_parts` can tell a file left by a killed process from one being written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix,
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.",
+                               suffix=".part" + path.suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp makes the file 0600; give it the mode a plain open() would (0666 less the umask).
@@ -55,6 +59,34 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def remove_stale_parts(directory: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Delete the temporary files of `atomic_path` left in `directory` by processes that died
+    (kill -9, power loss); returns what was removed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = []
+    pattern = "**/.*.part*" if recursive else ".*.part*"
+    for part in directory.glob(pattern):
+        fields = part.name.split(".")
+        marks = [i for i, f in enumerate(fields) if f == "part"]
+        pid = fields[marks[-1] - 2] if marks and marks[-1] >= 3 else ""
+        if part.is_file() and pid.isdigit() and not _alive(int(pid)):
+            part.unlink(missing_ok=True)
+            removed.append(part)
+    return removed
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

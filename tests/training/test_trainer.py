@@ -9,9 +9,8 @@ import signal
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from pydantic import ValidationError
+from safetensors.torch import load_file
 
 from k49.errors import K49Error
 from k49.io import read_json

@@ -26,11 +26,22 @@ def _state_to_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
 
 
+def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
+                      metadata: dict[str, str]) -> None:
+    """Write `tensors` to `path` as safetensors, atomically; a failed write (disk full, file
+    size limit) is a one-line K49Error and leaves no file behind."""
+    with atomic_path(path) as tmp:
+        try:
+            save_file(_state_to_cpu(tensors), str(tmp), metadata=metadata)
+        except SafetensorError as e:
+            raise K49Error(f"cannot write {path} ({str(e).splitlines()[0]}): free space or "
+                           "choose another --out") from None
+
+
 def save_weights(path: str | os.PathLike, model: torch.nn.Module, metadata: dict | None = None):
     """Write `model`'s state dict to `path` as safetensors, atomically."""
     meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
-    with atomic_path(path) as tmp:
-        save_file(_state_to_cpu(model.state_dict()), str(tmp), metadata=meta)
+    write_safetensors(path, model.state_dict(), meta)
 
 
 def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -101,8 +112,7 @@ def save_checkpoint(
     tensors.update(optim_tensors)
     tensors[_RNG] = torch.get_rng_state()
     meta = {"optimizer": json.dumps(optim_rest), "progress": json.dumps(progress)}
-    with atomic_path(path) as tmp:
-        save_file(_state_to_cpu(tensors), str(tmp), metadata=meta)
+    write_safetensors(path, tensors, meta)
 
 
 def load_checkpoint(

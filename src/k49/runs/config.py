@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from k49.data.datasets import normalize_name
 from k49.models import get_entry
 from k49.models.losses import LOSSES
 from k49.models.optimizers import OPTIMIZERS
@@ -76,6 +77,11 @@ class TrainConfig(BaseModel):
                         description="Device: auto, cpu, cuda or cuda:N.")
     threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores).")
     eval_batch_size: int = Field(1024, ge=1, description="Batch size of evaluation.")
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_name(cls, name: str) -> str:
+        return normalize_name(name)  # a folder is recorded as folder:/abs/path
 
     @field_validator("model")
     @classmethod

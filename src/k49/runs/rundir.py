@@ -31,11 +31,16 @@ from typing import Any
 import numpy as np
 import torch
 from pydantic import ValidationError
-from safetensors.torch import save_file
 
 from k49.errors import K49Error
 from k49.io import atomic_path, write_json, write_text
-from k49.runs.checkpoint import load_checkpoint, load_weights, read_safetensors, save_checkpoint
+from k49.runs.checkpoint import (
+    load_checkpoint,
+    load_weights,
+    read_safetensors,
+    save_checkpoint,
+    write_safetensors,
+)
 from k49.runs.checkpoint import save_weights as _save_weights
 from k49.runs.config import TrainConfig
 
@@ -263,9 +268,9 @@ class RunDir:
 
     def save_knn_indices(self, indices: np.ndarray, model: str) -> None:
         """kNN's "weights": the indices of the training images it was fitted on."""
-        with atomic_path(self.file(self.WEIGHTS)) as tmp:
-            save_file({"train_indices": torch.from_numpy(indices.astype(np.int64))}, str(tmp),
-                      metadata={"model": model, "kind": "knn-train-indices"})
+        write_safetensors(self.file(self.WEIGHTS),
+                          {"train_indices": torch.from_numpy(indices.astype(np.int64))},
+                          {"model": model, "kind": "knn-train-indices"})
 
     def load_knn_indices(self) -> np.ndarray:
         tensors, _ = read_safetensors(self.file(self.WEIGHTS))

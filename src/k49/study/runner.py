@@ -49,6 +49,8 @@ def _run_one(spec: RunSpec, threads: int, quiet: bool) -> dict[str, Any]:
         status, error = ("skipped" if result.skipped else "done"), None
     except K49Error as e:
         status, error = "failed", str(e)
+    except OSError as e:  # a write that failed: the other runs go on
+        status, error = "failed", f"cannot write {e.filename or spec.run_dir}: {e.strerror or e}"
     return _result(spec, status, error, time.perf_counter() - t0)
 
 

@@ -1,0 +1,252 @@
+"""Issue 12: every bad input and fault tried as a new user would gets a non-zero exit, one line
+on stderr, no traceback, no file added under the output folder and no stray `.part` file.
+
+Each case prepares a folder `tmp` (often a copy of one small trained run), names the command
+to run there, and the folder whose contents must not grow.
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from k49.models import create_model
+from k49.runs import RunDir, TrainConfig
+from k49.runs.checkpoint import save_checkpoint
+from k49.training.trainer import train
+
+RUN_ARGS = ["--limit-train", "200", "--epochs", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def done_run(synth_dir, tmp_path_factory) -> Path:
+    """A complete NN_1_adam run made like `k49 train NN_1_adam --limit-train 200 --epochs 1`."""
+    out = tmp_path_factory.mktemp("done") / "run"
+    config = TrainConfig(model="NN_1_adam", limit_train=200, epochs=1, data_dir=str(synth_dir))
+    train(config, out, quiet=True)
+    return out
+
+
+def _copy(done_run: Path, tmp: Path) -> Path:
+    run = tmp / "run"
+    shutil.copytree(done_run, run)
+    return run
+
+
+def _unfinish(run: Path) -> RunDir:
+    """Make a complete run look interrupted after its first epoch, with a valid checkpoint."""
+    rd = RunDir(run)
+    rd.file(RunDir.TIMINGS).unlink()
+    rd.file(RunDir.PREDICTIONS).unlink()
+    model = create_model("NN_1_adam")
+    optimizer = torch.optim.Adam(model.parameters())
+    rd.save_checkpoint(model, optimizer, {"epoch": 1, "step": 0, "tally": None,
+                                          "train_seconds": 0.0})
+    return rd
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@dataclass
+class Case:
+    """`prepare(tmp, done_run)` returns (args, folder that must not grow)."""
+
+    name: str
+    prepare: Callable[[Path, Path, Path], tuple[list[str], Path]]
+    needle: str = ""
+    file_limit: int | None = None  # bytes, as `ulimit -f`
+
+
+def _train(*extra: str) -> Callable:
+    def prepare(tmp, done, data):
+        return ["train", "NN_1_adam", *RUN_ARGS, *extra, "--out", str(tmp / "R"),
+                "--data-dir", str(data)], tmp
+    return prepare
+
+
+def _out_is_file(command: list[str]) -> Callable:
+    def prepare(tmp, done, data):
+        (tmp / "afile").write_text("x")
+        return [*command, "--out", str(tmp / "afile"), "--data-dir", str(data)], tmp
+    return prepare
+
+
+def _under_file(command: list[str]) -> Callable:
+    def prepare(tmp, done, data):
+        (tmp / "afile").write_text("x")
+        return [*command, "--out", str(tmp / "afile" / "sub"), "--data-dir", str(data)], tmp
+    return prepare
+
+
+def _resume(damage: Callable[[RunDir], None]) -> Callable:
+    def prepare(tmp, done, data):
+        run = _copy(done, tmp)
+        damage(_unfinish(run))
+        return ["train", "NN_1_adam", "--out", str(run), "--data-dir", str(data),
+                *RUN_ARGS], run
+    return prepare
+
+
+def _wrong_shape_checkpoint(rd: RunDir) -> None:
+    model = create_model("NN_2_adam")
+    save_checkpoint(rd.file(RunDir.CHECKPOINT), model, torch.optim.Adam(model.parameters()),
+                    {"epoch": 1, "step": 0, "tally": None, "train_seconds": 0.0})
+
+
+def _evaluate(damage: Callable[[RunDir], None]) -> Callable:
+    def prepare(tmp, done, data):
+        run = _copy(done, tmp)
+        RunDir(run).file(RunDir.METRICS).unlink(missing_ok=True)
+        damage(RunDir(run))
+        return ["evaluate", str(run)], run
+    return prepare
+
+
+def _write(name: str, content: bytes) -> Callable[[RunDir], None]:
+    return lambda rd: rd.file(name).write_bytes(content)
+
+
+def _suite(text: bytes) -> Callable:
+    def prepare(tmp, done, data):
+        (tmp / "suite.toml").write_bytes(text)
+        return ["run", "--suite", str(tmp / "suite.toml"), "--out", str(tmp / "study"),
+                "--data-dir", str(data), *RUN_ARGS], tmp
+    return prepare
+
+
+def _limited(command: str) -> Callable:
+    """train, evaluate or report under a 20 kB file-size limit."""
+    def prepare(tmp, done, data):
+        if command == "train":
+            return _train()(tmp, done, data)
+        run = _copy(done, tmp)
+        RunDir(run).file(RunDir.METRICS).unlink(missing_ok=True)
+        if command == "evaluate":
+            RunDir(run).file(RunDir.PREDICTIONS).unlink()  # recomputed: a 440 kB write
+            return ["evaluate", str(run)], run
+        return ["report", str(run)], run
+    return prepare
+
+
+CASES = [
+    Case("train --out is a file", _out_is_file(["train", "NN_1_adam", *RUN_ARGS]), "afile"),
+    Case("train --out under a file", _under_file(["train", "NN_1_adam", *RUN_ARGS]), "afile"),
+    Case("run --out is a file", _out_is_file(["run", "--suite", "seed", *RUN_ARGS]), "afile"),
+    Case("train --device tpu", _train("--device", "tpu"), "device"),
+    Case("train --lr inf", _train("--lr", "inf"), "lr"),
+    Case("train --seed -1", _train("--seed", "-1"), "seed"),
+    Case("train --loss hinge", _train("--loss", "hinge"), "loss"),
+    Case("train --limit-train 60", _train("--limit-train", "60"), "--val-fraction 0"),
+    Case("train without a model", lambda tmp, done, data: (["train"], tmp), "Missing argument"),
+    Case("train --epochs x", _train("--epochs", "x"), "--epochs"),
+    Case("non-UTF-8 --data-dir",
+         lambda tmp, done, data: (["train", "NN_1_adam", "--out", str(tmp / "R"), "--data-dir",
+                                   str(tmp).encode() + b"/\xff\xfe", *RUN_ARGS], tmp), "UTF-8"),
+    Case("resume: checkpoint of another shape", _resume(_wrong_shape_checkpoint),
+         "checkpoint.safetensors does not fit"),
+    Case("resume: truncated history.csv",
+         _resume(lambda rd: _truncate(rd.file(RunDir.HISTORY))), "history.csv"),
+    Case("resume: truncated config.json",
+         _resume(lambda rd: _truncate(rd.file(RunDir.CONFIG))), "config.json"),
+    Case("resume: truncated checkpoint",
+         _resume(lambda rd: _truncate(rd.file(RunDir.CHECKPOINT))), "safetensors"),
+    Case("evaluate: truncated predictions",
+         _evaluate(lambda rd: _truncate(rd.file(RunDir.PREDICTIONS))), "test_predictions"),
+    Case("evaluate: random-byte predictions",
+         _evaluate(_write(RunDir.PREDICTIONS, bytes(range(256)) * 8)), "not a valid npz file"),
+    Case("evaluate: truncated config.json",
+         _evaluate(lambda rd: _truncate(rd.file(RunDir.CONFIG))), "config.json"),
+    Case("evaluate: config.json is {}", _evaluate(_write(RunDir.CONFIG, b"{}")), "config.json"),
+    Case("evaluate: config.json is []", _evaluate(_write(RunDir.CONFIG, b"[]")), "config.json"),
+    Case("evaluate: truncated timings.json",
+         _evaluate(_write(RunDir.TIMINGS, b'{"train_sec')), "timings.json"),
+    Case("suite file not UTF-8", _suite(b'name = "\xff\xfe"\n[[models]]\nname = "NN_1_adam"\n'),
+         "UTF-8"),
+    Case("suite label ..", _suite(b'[[models]]\nname = "NN_1_adam"\nlabel = ".."\n'), "label"),
+    Case("suite lr inf", _suite(b'[[models]]\nname = "NN_1_adam"\nlr = inf\n'), "lr"),
+    Case("train under a file-size limit", _limited("train"), "cannot write", file_limit=20_000),
+    Case("evaluate under a file-size limit", _limited("evaluate"), "cannot write",
+         file_limit=20_000),
+]
+if not torch.cuda.is_available():
+    CASES.append(Case("train --device cuda on a CPU-only torch", _train("--device", "cuda"),
+                      "CUDA"))
+
+
+def _snapshot(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*")} if folder.exists() else set()
+
+
+def _run(args: list, file_limit: int | None) -> subprocess.CompletedProcess:
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+    return subprocess.run([sys.executable, "-m", "k49", *args], capture_output=True,
+                          timeout=300, preexec_fn=limit if file_limit else None)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_or_fault(case: Case, done_run, synth_dir, tmp_path):
+    args, watched = case.prepare(tmp_path, done_run, synth_dir)
+    before = _snapshot(watched)
+    result = _run(args, case.file_limit)
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode != 0, stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert case.needle in lines[0], lines[0]
+    assert not [p for p in tmp_path.rglob("*.part*")], "stray .part file"
+    if case.file_limit is None:
+        assert _snapshot(watched) <= before, _snapshot(watched) - before
+    else:  # a write failed midway: what is left is whole, and the run can resume from it
+        for run in RunDir.find(watched):
+            run.read_config(), run.read_history()
+
+
+def test_report_lists_damaged_runs_and_still_writes(done_run, tmp_path):
+    """One run with truncated predictions, one with a truncated history: the report is still
+    written, and lists both as failed."""
+    study = tmp_path / "study"
+    for label in ("good", "bad_preds", "bad_history"):
+        shutil.copytree(done_run, study / label / "seed-0")
+    _truncate(study / "bad_preds" / "seed-0" / RunDir.PREDICTIONS)
+    (study / "bad_preds" / "seed-0" / RunDir.METRICS).unlink(missing_ok=True)
+    _truncate(study / "bad_history" / "seed-0" / RunDir.HISTORY)
+    result = _run(["report", str(study)], None)
+    assert result.returncode == 0, result.stderr
+    html = (study / "report" / "index.html").read_text(encoding="utf-8")
+    assert "bad_preds" in html and "bad_history" in html
+
+
+def test_report_under_a_file_size_limit_fails_cleanly(done_run, tmp_path):
+    args, watched = _limited("report")(tmp_path, done_run, None)
+    result = _run(args, 20_000)
+    stderr = result.stderr.decode()
+    assert result.returncode != 0 and "Traceback" not in stderr
+    assert len([ln for ln in stderr.splitlines() if ln.strip()]) == 1, stderr
+    assert not [p for p in tmp_path.rglob("*.part*")]
+    assert not (watched / "report" / "index.html").exists()
+
+
+def test_a_run_whose_loss_becomes_nan_is_marked_failed(synth_dir, tmp_path):
+    from k49.errors import K49Error
+
+    config = TrainConfig(model="NN_1_sgd", lr=1e30, limit_train=200, epochs=2,
+                         data_dir=str(synth_dir))
+    with pytest.raises(K49Error, match="marked failed"):
+        train(config, tmp_path / "nan", quiet=True)
+    run = RunDir(tmp_path / "nan")
+    assert not run.is_complete() and "lower --lr" in run.read_failure()
+    np.testing.assert_equal(len(run.read_history()), 1)
