@@ -84,3 +84,22 @@ def test_a_folder_missing_a_file_is_refused_before_anything_is_written(tmp_path)
                  "--out", str(tmp_path / "R"))
     assert_one_line_error(result, "k49-train-imgs.npz")
     assert not (tmp_path / "R").exists()
+
+
+def test_the_report_states_the_fonts_and_templates_of_the_synthetic_set(synth_dir, tmp_path):
+    out = tmp_path / "study"
+    result = k49("run", "--suite", str(_one_model_suite(tmp_path)), "--out", str(out),
+                 "--limit-train", "200", "--epochs", "1", "--quiet", "--data-dir", str(synth_dir))
+    assert result.returncode == 0, result.stderr
+    recorded = json.loads((out / "NN_1_adam" / "seed-0" / "config.json").read_text())
+    summary = recorded["dataset"]["synthetic_info"]["summary"]
+    assert "fonts" in summary and "templates" in summary
+    html = (out / "report" / "index.html").read_text(encoding="utf-8")
+    readme = (out / "report" / "README.md").read_text(encoding="utf-8")
+    assert summary in html and summary in readme
+
+
+def _one_model_suite(tmp_path):
+    path = tmp_path / "one.toml"
+    path.write_text('[[models]]\nname = "NN_1_adam"\n', encoding="utf-8")
+    return path

@@ -11,11 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from k49.errors import K49Error
+
 
 def make_dir(path: str | os.PathLike) -> Path:
     """Create `path` (and parents); failure is a one-line K49Error naming the fix."""
-    from k49.errors import K49Error
-
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)

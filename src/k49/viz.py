@@ -26,6 +26,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from k49.errors import K49Error  # noqa: E402
+from k49.io import atomic_path  # noqa: E402
 
 THEMES = ("light", "dark")
 
@@ -168,7 +169,6 @@ def save_figure(
     for name in themes:
         _check_theme(name)
     out_dir = Path(out_dir)
-    from k49.io import atomic_path
 
     paths: list[Path] = []
     for name in themes:

@@ -41,8 +41,11 @@ def _notes(study: Study, seconds: dict[str, float]) -> dict[str, Any]:
     def distinct(key):
         return sorted({str(c.get(key)) for c in configs})
 
+    synth = first.get("dataset", {}).get("synthetic_info") or {}
     return {
         "dataset": study.spec.label(),
+        **({"synthetic_set": synth["summary"]} if synth.get("summary") else {}),
+        **({"font_warning": synth["font_warning"]} if synth.get("font_warning") else {}),
         "synthetic": study.synthetic,
         "runs": len(study.runs),
         "good_runs": len(runs),
