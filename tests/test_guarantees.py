@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import write_k49_files
 from k49.models import create_model
 from k49.runs import RunDir, TrainConfig
 from k49.runs.checkpoint import save_checkpoint
@@ -140,7 +141,49 @@ def _limited(command: str) -> Callable:
     return prepare
 
 
+def _fake_k49(tmp: Path) -> Path:
+    """A data folder whose k49 files have K49's names but not its contents (wrong sizes)."""
+    data = tmp / "data"
+    write_k49_files(data / "k49", "k49")
+    return data
+
+
+def _k49(command: list[str]) -> Callable:
+    def prepare(tmp, done, data):
+        fake = _fake_k49(tmp)
+        extra = ["--out", str(tmp / "R")] if command[0] == "train" else ["--offline"]
+        return [*command, "--dataset", "k49", "--data-dir", str(fake), *extra], tmp
+    return prepare
+
+
+def _figures_out(kind: str) -> Callable:
+    def prepare(tmp, done, data):
+        (tmp / "afile").write_text("x")
+        out = tmp / "afile" if kind == "file" else tmp / "afile" / "sub"
+        return ["data", "figures", "--out", str(out), "--data-dir", str(data)], tmp
+    return prepare
+
+
+def _synthetic_without_record(tmp, done, data):
+    copy = tmp / "data"
+    shutil.copytree(data, copy)
+    (copy / "synthetic" / "synthetic.json").unlink()
+    (copy / "synthetic" / "k49-test-labels.npz").unlink()
+    return ["train", "NN_1_adam", "--out", str(tmp / "R"), "--data-dir", str(copy),
+            *RUN_ARGS], tmp / "R"
+
+
 CASES = [
+    Case("data figures --out is a file", _figures_out("file"), "afile"),
+    Case("data figures --out under a file", _figures_out("under"), "afile"),
+    Case("train --out unwritable", lambda tmp, done, data: (
+        ["train", "NN_1_adam", *RUN_ARGS, "--out", "/proc/k49-run", "--data-dir", str(data)],
+        tmp), "/proc/k49-run"),
+    Case("data info: K49 files of the wrong size", _k49(["data", "info"]), "fail verification"),
+    Case("train on K49 files of the wrong size", _k49(["train", "NN_1_adam", *RUN_ARGS]),
+         "--no-verify"),
+    Case("a synthetic file missing, no record to rebuild from", _synthetic_without_record,
+         "k49-test-labels.npz missing"),
     Case("train --out is a file", _out_is_file(["train", "NN_1_adam", *RUN_ARGS]), "afile"),
     Case("train --out under a file", _under_file(["train", "NN_1_adam", *RUN_ARGS]), "afile"),
     Case("run --out is a file", _out_is_file(["run", "--suite", "seed", *RUN_ARGS]), "afile"),
@@ -250,3 +293,43 @@ def test_a_run_whose_loss_becomes_nan_is_marked_failed(synth_dir, tmp_path):
     run = RunDir(tmp_path / "nan")
     assert not run.is_complete() and "lower --lr" in run.read_failure()
     np.testing.assert_equal(len(run.read_history()), 1)
+
+
+def test_no_verify_trains_on_unofficial_k49_files_and_records_it(tmp_path):
+    data = _fake_k49(tmp_path)
+    result = _run(["train", "NN_1_adam", "--dataset", "k49", "--no-verify",
+                   "--val-fraction", "0", "--epochs", "1", "--quiet", "--data-dir", str(data),
+                   "--out", str(tmp_path / "R")], None)
+    assert result.returncode == 0, result.stderr
+    recorded = RunDir(tmp_path / "R").read_config()
+    assert recorded["dataset"]["verified"] is False and recorded["config"]["verify"] is False
+
+
+def test_a_missing_synthetic_file_is_rebuilt_with_the_recorded_scale_and_seed(synth_dir,
+                                                                              tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(synth_dir, copy)
+    before = (copy / "synthetic" / "k49-test-labels.npz").read_bytes()
+    (copy / "synthetic" / "k49-test-labels.npz").unlink()
+    result = _run(["data", "info", "--data-dir", str(copy), "--json"], None)
+    assert result.returncode == 0, result.stderr
+    assert b"missing" in result.stderr and b"recorded scale 0.01" in result.stderr
+    assert (copy / "synthetic" / "k49-test-labels.npz").read_bytes() == before
+
+
+def test_stale_part_files_of_a_killed_process_are_removed_on_the_next_run(done_run, tmp_path):
+    run = _copy(done_run, tmp_path)
+    RunDir(run).file(RunDir.METRICS).unlink(missing_ok=True)
+    stale = [run / ".history.csv.999999999.abc.part.csv",
+             run / "report" / ".index.html.999999999.abc.part.html"]
+    for path in stale:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("half")
+    result = _run(["report", str(run)], None)
+    assert result.returncode == 0, result.stderr
+    assert not stale[1].exists()
+    _unfinish(run)
+    result = _run(["train", "NN_1_adam", *RUN_ARGS, "--out", str(run), "--data-dir",
+                   str(RunDir(run).read_config()["config"]["data_dir"])], None)
+    assert result.returncode == 0, result.stderr
+    assert not stale[0].exists()

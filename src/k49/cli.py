@@ -139,6 +139,10 @@ def _print_synth_report(report: dict) -> None:
                       highlight=False)
 
 
+#: File statuses of `data info` that mean the set is not the official one.
+_BAD_FILE = ("missing", "size mismatch", "md5 mismatch")
+
+
 @data_app.command("info")
 def data_info(
     dataset: DatasetName = "synthetic",
@@ -175,11 +179,15 @@ def data_info(
         colour = "green" if status in ("verified", "generated", "present") else "red"
         files.add_row(name, f"[{colour}]{status}[/]")
     console.print(files)
+    bad = [name for name, status in info["files"].items() if status in _BAD_FILE]
     synth = info.get("synthetic_info") or {}
     if synth.get("summary"):
         console.print(f"synthetic set {synth['summary']}", highlight=False)
     if synth.get("font_warning"):
         console.print(f"[yellow]warning:[/] {synth['font_warning']}", highlight=False)
+    if bad:
+        raise K49Error(f"{', '.join(bad)} in {info['dir']} fail verification: fetch them again "
+                       f"with `k49 data fetch --dataset {dataset}`")
 
 
 @data_app.command("figures")
@@ -213,6 +221,7 @@ ValFraction = Annotated[float | None, _option("val_fraction", "--val-fraction")]
 LimitTrain = Annotated[int | None, _option("limit_train", "--limit-train")]
 Mixup = Annotated[str | None, _option("mixup")]
 Device = Annotated[str, _option("device")]
+Verify = Annotated[bool, typer.Option("--verify/--no-verify", help=describe("verify"))]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
@@ -264,6 +273,7 @@ def train_cmd(
     limit_train: LimitTrain = None,
     mixup: Mixup = None,
     device: Device = "auto",
+    verify: Verify = True,
     out: Annotated[
         Path | None, typer.Option("--out", help="Run directory (default: runs/MODEL/seed-N).")
     ] = None,
@@ -274,6 +284,7 @@ def train_cmd(
 
     config = _validated(lambda: TrainConfig(
         model=model, dataset=dataset, data_dir=str(_data_dir(data_dir)), seed=seed, device=device,
+        verify=verify,
         **_overrides(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, loss=loss,
                      val_fraction=val_fraction, limit_train=limit_train, mixup=mixup)))
     run_dir = out or Path("runs") / config.resolved().model / f"seed-{seed}"
@@ -317,6 +328,7 @@ def run_cmd(
     val_fraction: ValFraction = None,
     limit_train: LimitTrain = None,
     device: Device = "auto",
+    verify: Verify = True,
     quiet: Quiet = False,
 ) -> None:
     """Train every model x seed of a suite into OUT/<model>/seed-<n>/, skipping complete runs,
@@ -325,7 +337,7 @@ def run_cmd(
 
     result = run_study(
         suite, seeds=_seeds(seeds) if seeds else None, out=out, jobs=jobs,
-        data_dir=_data_dir(data_dir), quiet=quiet, device=device,
+        data_dir=_data_dir(data_dir), quiet=quiet, device=device, verify=verify,
         **_overrides(dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr,
                      optimizer=optimizer, loss=loss, val_fraction=val_fraction,
                      limit_train=limit_train))

@@ -1,5 +1,10 @@
-"""The one exception type the CLI turns into a one-line error."""
+"""The exception types the CLI turns into a one-line error."""
 
 
 class K49Error(Exception):
     """A problem the user can fix. The message names the problem and the fix, on one line."""
+
+
+class InvalidInput(K49Error, ValueError):
+    """A bad argument to a pure function (a metric, a checker): the message names the argument,
+    what was expected and what was received. A ValueError too, as scikit-learn's are."""

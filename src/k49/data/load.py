@@ -34,6 +34,8 @@ class Dataset:
     #: For a generated synthetic set, what it was built from (read from synthetic.json): fonts,
     #: template counts and a one-line `summary` ("built from 7 fonts, 664 templates ...").
     synthetic_info: dict[str, Any] | None = None
+    #: Whether the files matched the official checksums (None: a set without official ones).
+    verified: bool | None = None
 
     @property
     def name(self) -> str:
@@ -73,9 +75,14 @@ def load_dataset(
     offline: bool = False,
     base_urls: tuple[str, ...] | list[str] = (),
     progress: bool = True,
+    verify: bool = True,
 ) -> Dataset:
     """Load `name` from `data_dir`: fetching missing files of a real set, generating the synthetic
-    set when missing or built from another font set, reading a user's folder as it is."""
+    set when missing or built from another font set, reading a user's folder as it is.
+
+    The files of a real set must match the official md5s unless `verify` is False; the
+    Dataset's `verified` then says whether they did (None: nothing to verify against).
+    """
     spec = get_spec(name)
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     directory = spec.directory(data_dir)
@@ -111,6 +118,14 @@ def load_dataset(
             raise K49Error(f"{split} split in {directory} is empty: fetch or generate it again")
         arrays[split] = (images, labels)
     checksums = {spec.files[r].name: md5sum(spec.path(r, data_dir)) for r in spec.files}
+    failed = [entry.name for entry in spec.files.values()
+              if entry.md5 is not None and checksums[entry.name] != entry.md5]
+    if failed and verify:
+        raise K49Error(
+            f"{', '.join(failed)} in {directory} fail verification (md5 differs from the "
+            f"official release): fetch them again with `k49 data fetch --dataset {name}`, or "
+            "pass --no-verify to use them anyway (each run records that)")
     info = synthetic.read_info(directory) if spec.synthetic else None
     return Dataset(spec, *arrays["train"], *arrays["test"], data_dir=data_dir,
-                   checksums=checksums, synthetic_info=info)
+                   checksums=checksums, synthetic_info=info,
+                   verified=None if not any(e.md5 for e in spec.files.values()) else not failed)

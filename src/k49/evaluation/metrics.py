@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
+from k49.errors import InvalidInput
+
 #: Tolerance on probability rows summing to 1 (float32 softmax).
 ROW_SUM_ATOL = 1e-3
 
@@ -21,14 +23,14 @@ ROW_SUM_ATOL = 1e-3
 def check_labels(y_true: Any, n_classes: int | None = None, name: str = "y_true") -> np.ndarray:
     y = np.asarray(y_true)
     if y.ndim != 1:
-        raise ValueError(f"{name} must be 1-D class indices, got an array of shape {y.shape}")
+        raise InvalidInput(f"{name} must be 1-D class indices, got an array of shape {y.shape}")
     if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer class indices, got dtype {y.dtype}")
+        raise InvalidInput(f"{name} must hold integer class indices, got dtype {y.dtype}")
     if y.size == 0:
-        raise ValueError(f"{name} must not be empty")
+        raise InvalidInput(f"{name} must not be empty")
     if y.min() < 0 or (n_classes is not None and y.max() >= n_classes):
         bound = f"0..{n_classes - 1}" if n_classes is not None else ">= 0"
-        raise ValueError(f"{name} must lie in {bound}, got values {y.min()}..{y.max()}")
+        raise InvalidInput(f"{name} must lie in {bound}, got values {y.min()}..{y.max()}")
     return y.astype(np.int64)
 
 
@@ -36,20 +38,20 @@ def check_probs(y_true: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validated (labels (N,), probabilities (N, C)) with rows that sum to 1."""
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2:
-        raise ValueError(f"probs must be a 2-D array (n_samples, n_classes), got shape {p.shape}")
+        raise InvalidInput(f"probs must be a 2-D array (n_samples, n_classes), got shape {p.shape}")
     y = check_labels(y_true, p.shape[1])
     if len(y) != len(p):
-        raise ValueError(
+        raise InvalidInput(
             f"y_true and probs must have the same number of samples, got {len(y)} and {len(p)}"
         )
     if not np.isfinite(p).all():
-        raise ValueError(f"probs must be finite, got {int((~np.isfinite(p)).sum())} NaN or inf")
+        raise InvalidInput(f"probs must be finite, got {int((~np.isfinite(p)).sum())} NaN or inf")
     if (p < 0).any() or (p > 1).any():
-        raise ValueError(f"probs must lie in [0, 1], got values {p.min():.3g}..{p.max():.3g}")
+        raise InvalidInput(f"probs must lie in [0, 1], got values {p.min():.3g}..{p.max():.3g}")
     sums = p.sum(axis=1)
     if not np.allclose(sums, 1.0, atol=ROW_SUM_ATOL):
         worst = sums[np.argmax(np.abs(sums - 1))]
-        raise ValueError(
+        raise InvalidInput(
             f"each row of probs must sum to 1 (within {ROW_SUM_ATOL}), got a row summing to "
             f"{worst:.6g}: pass softmax probabilities, not logits"
         )
@@ -76,7 +78,7 @@ def balanced_accuracy(y_true, probs) -> float:
 def top_k_accuracy(y_true, probs, k: int = 5) -> float:
     y, p = check_probs(y_true, probs)
     if not 1 <= k <= p.shape[1]:
-        raise ValueError(f"k must lie in 1..{p.shape[1]}, got {k}")
+        raise InvalidInput(f"k must lie in 1..{p.shape[1]}, got {k}")
     return float(skm.top_k_accuracy_score(y, p, k=k, labels=_classes(p)))
 
 
@@ -98,7 +100,7 @@ def per_class_scores(y_true, probs) -> dict[str, np.ndarray]:
 def f1(y_true, probs, average: str = "macro") -> float:
     """Macro F1 over the classes present in y_true or predicted; or support-weighted F1."""
     if average not in ("macro", "weighted"):
-        raise ValueError(f"average must be 'macro' or 'weighted', got {average!r}")
+        raise InvalidInput(f"average must be 'macro' or 'weighted', got {average!r}")
     y, p = check_probs(y_true, probs)
     return float(skm.f1_score(y, p.argmax(1), average=average, zero_division=0))
 
@@ -143,11 +145,11 @@ def inverse_frequency_auc(aucs, counts) -> float:
     a = np.asarray(aucs, dtype=np.float64)
     c = np.asarray(counts, dtype=np.float64)
     if a.shape != c.shape or a.ndim != 1:
-        raise ValueError(
+        raise InvalidInput(
             f"aucs and counts must be 1-D of the same length, got shapes {a.shape} and {c.shape}"
         )
     if (c < 0).any():
-        raise ValueError("counts must be non-negative")
+        raise InvalidInput("counts must be non-negative")
     keep = (c > 0) & ~np.isnan(a)
     if not keep.any():
         return float("nan")
@@ -170,7 +172,7 @@ def calibration(y_true, probs, n_bins: int = 15) -> dict[str, Any]:
     ECE = sum over equal-width confidence bins of (bin size / N) * |accuracy - confidence|.
     """
     if n_bins < 1:
-        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+        raise InvalidInput(f"n_bins must be >= 1, got {n_bins}")
     y, p = check_probs(y_true, probs)
     confidence = p.max(axis=1)
     correct = (p.argmax(axis=1) == y).astype(np.float64)

@@ -11,6 +11,7 @@ import numpy as np
 
 from k49.data.load import load_dataset
 from k49.errors import K49Error
+from k49.io import remove_stale_parts
 from k49.report.collect import Study, load_study
 from k49.report.figures import figure_captions, report_figures
 from k49.report.findings import findings
@@ -70,6 +71,7 @@ def build_report(root: str | os.PathLike, *, recompute: bool = False,
     t_eval = time.perf_counter()
     train_counts, test_images = _dataset_arrays(study)
     out = root / "report"
+    remove_stale_parts(out)  # left by a report killed midway
     figures = report_figures(study, out / "figures", train_counts=train_counts,
                              test_images=test_images)
     t_fig = time.perf_counter()

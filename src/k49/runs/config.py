@@ -27,7 +27,7 @@ SEED_VAL_FRACTION = 0.3
 N_CLASSES = 49
 
 #: Fields that change where or how fast a run happens, not what it computes.
-_NOT_HASHED = {"data_dir", "device", "threads", "eval_batch_size"}
+_NOT_HASHED = {"data_dir", "device", "threads", "eval_batch_size", "verify"}
 #: Fields a suite may set for all its models or for one.
 OVERRIDABLE = ("epochs", "batch_size", "lr", "optimizer", "loss", "val_fraction", "limit_train",
                "mixup", "mixup_alpha")
@@ -77,6 +77,8 @@ class TrainConfig(BaseModel):
                         description="Device: auto, cpu, cuda or cuda:N.")
     threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores).")
     eval_batch_size: int = Field(1024, ge=1, description="Batch size of evaluation.")
+    verify: bool = Field(True, description="Refuse a real dataset whose files fail their "
+                         "official checksums (--no-verify uses them, and the run records it).")
 
     @field_validator("dataset")
     @classmethod

@@ -61,7 +61,8 @@ def run_study(suite: str | Suite = "seed", *, seeds: list[int] | None = None,
                  **overrides)
     # Load (and generate or fetch) each dataset once, before workers start.
     for name in sorted({s.config.dataset for s in specs}):
-        load_dataset(name, _data_dir(data_dir), progress=not quiet)
+        load_dataset(name, _data_dir(data_dir), progress=not quiet,
+                     verify=overrides.get("verify", True))
     results = run_suite(specs, jobs=jobs, quiet=quiet)
     built = report(out, quiet=quiet, extra_notes=extra_notes) if make_report else None
     return StudyResult(out, results, built)

@@ -32,6 +32,7 @@ from rich.progress import (
 
 from k49.data.load import Dataset, load_dataset
 from k49.errors import K49Error
+from k49.io import remove_stale_parts
 from k49.models import get_entry
 from k49.models.inference import predict_logits, resolve_device
 from k49.runs.config import TrainConfig
@@ -107,7 +108,8 @@ def train(
     if run.is_complete():
         return RunResult(run.path, config, run.read_history(), run.read_timings(), skipped=True)
     t_start = time.perf_counter()
-    ds = dataset or load_dataset(config.dataset, config.data_dir, progress=not quiet)
+    ds = dataset or load_dataset(config.dataset, config.data_dir, progress=not quiet,
+                                 verify=config.verify)
     if ds.name != config.dataset:
         raise K49Error(f"config names dataset {config.dataset!r} but {ds.name!r} was given")
     split = split_indices(ds.train_labels, config)
@@ -122,6 +124,7 @@ def train(
     setup = build_training(config, ds.n_classes, counts, device)
     record = provenance(config, ds, extra=split.record)
     run.create().write_config(record)
+    remove_stale_parts(run.path)  # left by a run killed midway
     return _train_torch(config, run, ds, split, setup, device, quiet=quiet, t_start=t_start,
                         max_steps=max_steps)
 

@@ -21,6 +21,7 @@ from k49.data.synthetic.fonts import (
     find_fonts,
     font_set_key,
 )
+from k49.errors import K49Error
 from k49.io import read_json
 
 #: The demo's size: 23,237 train and 3,855 test images, generated in a few seconds.
@@ -127,17 +128,28 @@ def rebuild_needed(data_dir: str | os.PathLike) -> Rebuild | None:
     and is used as it is.
     """
     spec = DATASETS["synthetic"]
-    if any(not spec.path(role, data_dir).exists() for role in spec.files):
-        return Rebuild(DEFAULT_SCALE, 0, None, None)
-    path = spec.directory(data_dir) / INFO_FILE
-    if not path.exists():
-        return None
+    directory = spec.directory(data_dir)
+    path = directory / INFO_FILE
+    missing = [spec.files[r].name for r in spec.files if not spec.path(r, data_dir).exists()]
+    if len(missing) == len(spec.files):
+        return Rebuild(DEFAULT_SCALE, 0, None, None)  # no set yet: the default one
     try:
         recorded = read_json(path)
         key, scale, seed = recorded.get("cache_key"), recorded["scale"], recorded["seed"]
         system_fonts = bool(recorded.get("system_fonts", True))
+    except FileNotFoundError:
+        if missing:  # a set of unknown scale and seed: never overwrite it with another
+            raise K49Error(
+                f"{', '.join(missing)} missing from {directory}, and there is no {INFO_FILE} "
+                "to rebuild it from: restore the files, or run `k49 data synth` with the set's "
+                "--scale and --seed") from None
+        return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         key, scale, seed, system_fonts = None, DEFAULT_SCALE, 0, None
+    if missing:
+        return Rebuild(scale, seed, system_fonts, (
+            f"{', '.join(missing)} missing from {directory}: rebuilding the set with its "
+            f"recorded scale {scale} and seed {seed}"))
     if key == cache_key(system_fonts):
         return None
     return Rebuild(scale, seed, system_fonts, (

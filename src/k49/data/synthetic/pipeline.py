@@ -42,7 +42,7 @@ from k49.data.synthetic.metadata import (
 )
 from k49.data.synthetic.templates import HENTAIGANA_SHARE, TemplateSet, build_templates
 from k49.errors import K49Error
-from k49.io import make_dir, torch_threads
+from k49.io import make_dir, remove_stale_parts, torch_threads
 
 #: Real K49 sizes the scale is a fraction of.
 K49_TRAIN_SIZE = DATASETS["k49"].train_size
@@ -172,6 +172,7 @@ def generate(
     seed = _check_seed(seed)
     spec = DATASETS["synthetic"]
     out_dir = make_dir(spec.directory(data_dir))
+    remove_stale_parts(out_dir)  # left by a generation killed midway
     train_counts, test_counts = class_counts(scale)
     fonts = find_fonts(system_fonts)
 
