@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synthetic.py --json > benchmarks/results/synthetic.json
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_report.py --json > benchmarks/results/report.json
+	$(BIN)/python benchmarks/bench_storage.py --out benchmarks/results/storage.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

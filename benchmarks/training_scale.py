@@ -180,7 +180,7 @@ def measure_jobs(models: Sequence[str] = JOBS_MODELS, *, jobs: int = 2, epochs: 
                          limit_train=limit_train)
             say(quiet, f"bench: run_suite of {len(specs)} runs with jobs={n} ...")
             start = time.perf_counter()
-            results = run_suite(specs, jobs=n, quiet=True)
+            results = run_suite(specs, out=tmp / f"jobs{n}", jobs=n, quiet=True)
             seconds[n] = time.perf_counter() - start
             failed = [r for r in results if r["status"] != "done"]
             if failed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 import threading
 from functools import partial
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import postgres
 from k49.data import k49format
 from k49.data.datasets import DataFile, get_spec
 from k49.data.synthetic import generate
@@ -102,3 +104,18 @@ def synth_dir(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("data")
     generate(data_dir, scale=0.01, seed=0, progress=False)
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A `postgresql://k49@127.0.0.1:PORT/k49` URL of a private PostgreSQL cluster (see
+    tests/postgres.py), started once per session. Without the server binaries the test is
+    skipped, except in CI (the CI environment variable set), where it fails."""
+    reason = postgres.missing()
+    if reason:
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"{reason}; CI is set, so the PostgreSQL tests must run",
+                        pytrace=False)
+        pytest.skip(reason)
+    with postgres.Cluster() as cluster:
+        yield cluster.url

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_k49_files
+from k49.data.datasets import K49_CHARS
+from k49.data.k49format import write_k49_files
 from k49.models import create_model
 from k49.runs import RunDir, TrainConfig
 from k49.runs.checkpoint import save_checkpoint
@@ -144,7 +145,12 @@ def _limited(command: str) -> Callable:
 def _fake_k49(tmp: Path) -> Path:
     """A data folder whose k49 files have K49's names but not its contents (wrong sizes)."""
     data = tmp / "data"
-    write_k49_files(data / "k49", "k49")
+    rng = np.random.default_rng(0)
+    arrays = {"train_images": rng.integers(0, 256, (60, 28, 28), dtype=np.uint8),
+              "train_labels": np.arange(60) % 49,
+              "test_images": rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+              "test_labels": np.arange(20) % 49}
+    write_k49_files(data / "k49", arrays, K49_CHARS)
     return data
 
 

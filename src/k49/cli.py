@@ -37,6 +37,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Download, generate, inspect and plot datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+study_app = typer.Typer(help="Inspect a study shared by workers.", no_args_is_help=True)
+app.add_typer(study_app, name="study")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -221,6 +223,9 @@ ValFraction = Annotated[float | None, _option("val_fraction", "--val-fraction")]
 LimitTrain = Annotated[int | None, _option("limit_train", "--limit-train")]
 Mixup = Annotated[str | None, _option("mixup")]
 Device = Annotated[str, _option("device")]
+StorageUrl = Annotated[str | None, typer.Option(
+    help="Optuna storage URL, e.g. postgresql://user@host/db (default: SQLite in --out).")]
+StudyName = Annotated[str, typer.Option("--study", help="Study name on the storage.")]
 Verify = Annotated[bool, typer.Option("--verify/--no-verify", help=describe("verify"))]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
@@ -329,6 +334,8 @@ def run_cmd(
     limit_train: LimitTrain = None,
     device: Device = "auto",
     verify: Verify = True,
+    storage: StorageUrl = None,
+    study: StudyName = "k49",
     quiet: Quiet = False,
 ) -> None:
     """Train every model x seed of a suite into OUT/<model>/seed-<n>/, skipping complete runs,
@@ -338,6 +345,7 @@ def run_cmd(
     result = run_study(
         suite, seeds=_seeds(seeds) if seeds else None, out=out, jobs=jobs,
         data_dir=_data_dir(data_dir), quiet=quiet, device=device, verify=verify,
+        storage=storage, study_name=study,
         **_overrides(dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr,
                      optimizer=optimizer, loss=loss, val_fraction=val_fraction,
                      limit_train=limit_train))
@@ -366,6 +374,95 @@ def _print_study(result) -> None:
     console.print(table)
     if result.report:
         _print_report(result.report)
+
+
+@app.command("sweep")
+def sweep_cmd(
+    space: Annotated[Path, typer.Argument(help="A search space in TOML, e.g. "
+                                          "sweeps/seed-factors.toml.")],
+    trials: Annotated[int, typer.Option(help="Trials in all (over every worker).")] = 40,
+    timeout: Annotated[float | None, typer.Option(help="Stop starting trials after this many "
+                                                  "seconds.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Sweep folder.")] = Path("sweep"),
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Trials at once.")] = 1,
+    seeds: Annotated[str, typer.Option(help="Seeds to retrain the best with.")] = "0,1,2",
+    top: Annotated[int, typer.Option(help="Best configurations to retrain (or the Pareto "
+                                     "front's first ones).")] = 3,
+    importance: Annotated[str, typer.Option(help="ped-anova or fanova.")] = "ped-anova",
+    retrain: Annotated[bool, typer.Option("--retrain/--no-retrain", help="Retrain the best "
+                                          "and report them.")] = True,
+    dataset: DatasetName = "synthetic",
+    data_dir: DataDir = None,
+    storage: StorageUrl = None,
+    study: Annotated[str | None, typer.Option("--study", help="Study name (default: "
+                                              "sweep-<space name>).")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Search hyperparameters on validation scores, then retrain the best with several seeds
+    and report them with the importance of each hyperparameter."""
+    from k49.study.sweep import run_sweep
+
+    summary, result = run_sweep(
+        str(space), trials=trials, timeout=timeout, out=out, jobs=jobs, storage=storage,
+        study_name=study, dataset=dataset, data_dir=_data_dir(data_dir), seeds=_seeds(seeds),
+        top=top, importance=importance, retrain=retrain, quiet=quiet)
+    states = ", ".join(f"{v} {k.lower()}" for k, v in summary["states"].items())
+    console.print(f"sweep {summary['name']}: {summary['n_trials']} trials ({states})",
+                  highlight=False)
+    ranking = summary["importance"]["values"]
+    if ranking:
+        top_param = next(iter(ranking))
+        console.print(f"{summary['importance']['method']} importance: " + ", ".join(
+            f"{k} {v:.2f}" for k, v in ranking.items()) + f"; {top_param} mattered most "
+            f"({summary['dataset']})", highlight=False)
+    if result is not None:
+        _print_study(result)
+
+
+@app.command("worker")
+def worker_cmd(
+    storage: StorageUrl = None,
+    study: StudyName = "k49",
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="The study folder as this machine sees it (default: the one the study "
+        "records); with no --storage, its embedded study.")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Trainings at once.")] = 1,
+    quiet: Quiet = False,
+) -> None:
+    """Join a study on any machine and train its runs until none is left."""
+    from k49.study.runner import work
+
+    taken = work(storage, study, out=out.absolute() if out else None, jobs=jobs, quiet=quiet)
+    console.print(f"worker done: {taken} trial(s) taken from study {study!r}")
+
+
+@study_app.command("status")
+def study_status_cmd(
+    storage: StorageUrl = None,
+    study: StudyName = "k49",
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Study folder whose embedded study to read (with no --storage).")] = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Done / running / waiting / failed per model, and the worker and host of each running
+    trial."""
+    from k49.study.queue import open_study, status
+    from k49.study.storage import storage_url
+
+    info = status(open_study(storage_url(storage, out), study))
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return
+    table = Table(title=f"study {info['study']} ({info['out']})")
+    for col in ("model", "done", "running", "waiting", "failed"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for label, counts in info["labels"].items():
+        table.add_row(label, *(str(counts.get(k, 0)) for k in
+                               ("done", "running", "waiting", "failed")))
+    console.print(table)
+    for r in info["running"]:
+        console.print(f"running {r['run']} on {r['host']} (worker {r['worker']}) since "
+                      f"{r['since']}", highlight=False)
 
 
 @app.command("evaluate")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -84,15 +83,3 @@ def test_damaged_history_predictions_and_timings(tmp_path):
     run.file(RunDir.TIMINGS).write_text('{"train_sec')
     with pytest.raises(K49Error, match="timings.json is damaged"):
         run.read_timings()
-
-
-def test_a_claim_is_exclusive_and_a_dead_owner_is_taken_over(tmp_path):
-    run = RunDir(tmp_path / "r")
-    assert run.claim()
-    assert not run.claim()  # held by this (live) process
-    assert run.file(RunDir.LOCK).read_text().split() == [str(os.getpid()),
-                                                          socket.gethostname()]
-    run.release()
-    run.file(RunDir.LOCK).write_text(f"999999999 {socket.gethostname()}\n")
-    assert run.claim()
-    assert [p.name for p in run.path.iterdir()] == [RunDir.LOCK]  # no temporary file left

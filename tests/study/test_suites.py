@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from k49.errors import K49Error
-from k49.study.runner import LocalQueue, run_suite
+from k49.study.runner import run_suite
 from k49.study.suites import builtin_suite, load_suite, plan
 
 
@@ -73,25 +73,6 @@ def test_invalid_toml_and_missing_file(tmp_path):
         load_suite(str(tmp_path / "nope.toml"))
 
 
-def test_local_queue_claims_each_run_once(tmp_path):
-    suite = builtin_suite("seed")
-    specs = plan(suite, [0], tmp_path)
-    a, b = LocalQueue(specs), LocalQueue(specs)
-    claimed = []
-    while (spec := a.claim() or b.claim()) is not None:
-        claimed.append(spec.label)
-    assert sorted(claimed) == sorted(m.name for m in suite.models)
-
-
-def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
-    specs = plan(builtin_suite("seed"), [0], tmp_path)[:1]
-    specs[0].run_dir.mkdir(parents=True)
-    import os
-
-    (specs[0].run_dir / ".lock").write_text(f"999999999 {os.uname().nodename}\n")
-    assert LocalQueue(specs).claim() == specs[0]
-
-
 def test_run_suite_trains_skips_and_resumes(tmp_path, monkeypatch):
     from k49.data.synthetic import generate
 
@@ -100,10 +81,11 @@ def test_run_suite_trains_skips_and_resumes(tmp_path, monkeypatch):
     suite = load_suite(write(tmp_path, '[[models]]\nname = "NN_1_adam"\n'
                                        '[[models]]\nname = "NN_1_sgd"\n'))
     specs = plan(suite, [0, 1], tmp_path / "out", epochs=1, data_dir=str(data))
-    results = run_suite(specs, jobs=2, quiet=True)
+    results = run_suite(specs, out=tmp_path / "out", jobs=2, quiet=True)
     assert sorted(r["status"] for r in results) == ["done"] * 4
     for spec in specs:
         assert (spec.run_dir / "timings.json").exists()
-        assert not (spec.run_dir / ".lock").exists()
-    again = run_suite(specs, jobs=1, quiet=True)
+    assert (tmp_path / "out" / "study.db").exists()  # the embedded storage
+    again = run_suite(specs, out=tmp_path / "out", jobs=1, quiet=True)
     assert [r["status"] for r in again] == ["skipped"] * 4
+    assert all(r["attempts"] == 1 for r in again)  # nothing was trained twice

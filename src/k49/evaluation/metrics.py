@@ -18,10 +18,25 @@ from k49.errors import InvalidInput
 
 #: Tolerance on probability rows summing to 1 (float32 softmax).
 ROW_SUM_ATOL = 1e-3
+#: Most bins of a reliability diagram.
+MAX_BINS = 10_000
+
+
+def check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
+    """An integer argument, checked to lie in low..high."""
+    if (isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low
+            or (high is not None and value > high)):
+        bound = f"{low}..{high}" if high is not None else f">= {low}"
+        raise InvalidInput(f"{name} must be an integer in {bound}, got {value!r}")
+    return int(value)
 
 
 def check_labels(y_true: Any, n_classes: int | None = None, name: str = "y_true") -> np.ndarray:
-    y = np.asarray(y_true)
+    try:
+        y = np.asarray(y_true)
+    except (TypeError, ValueError) as e:
+        raise InvalidInput(f"{name} must be 1-D class indices, got {type(y_true).__name__} "
+                           f"({e})") from None
     if y.ndim != 1:
         raise InvalidInput(f"{name} must be 1-D class indices, got an array of shape {y.shape}")
     if not np.issubdtype(y.dtype, np.integer):
@@ -34,9 +49,21 @@ def check_labels(y_true: Any, n_classes: int | None = None, name: str = "y_true"
     return y.astype(np.int64)
 
 
+def _real_array(x: Any, name: str) -> np.ndarray:
+    """`x` as a float64 array, refusing what is not real numbers (strings, complex, dates)."""
+    try:
+        a = np.asarray(x)
+        if a.dtype.kind not in "cmMV":
+            return a.astype(np.float64)
+        got = f"dtype {a.dtype}"
+    except (TypeError, ValueError) as e:
+        got = f"{type(x).__name__} ({e})"
+    raise InvalidInput(f"{name} must be an array of real numbers, got {got}")
+
+
 def check_probs(y_true: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validated (labels (N,), probabilities (N, C)) with rows that sum to 1."""
-    p = np.asarray(probs, dtype=np.float64)
+    p = _real_array(probs, "probs")
     if p.ndim != 2:
         raise InvalidInput(f"probs must be a 2-D array (n_samples, n_classes), got shape {p.shape}")
     y = check_labels(y_true, p.shape[1])
@@ -77,13 +104,17 @@ def balanced_accuracy(y_true, probs) -> float:
 
 def top_k_accuracy(y_true, probs, k: int = 5) -> float:
     y, p = check_probs(y_true, probs)
-    if not 1 <= k <= p.shape[1]:
-        raise InvalidInput(f"k must lie in 1..{p.shape[1]}, got {k}")
-    return float(skm.top_k_accuracy_score(y, p, k=k, labels=_classes(p)))
+    k = check_int(k, "k", 1, p.shape[1])
+    # scikit-learn's top_k_accuracy_score, whose binary case fails on one or two classes: ties
+    # broken the same way (towards the higher class index).
+    top = np.argsort(p, axis=1, kind="mergesort")[:, ::-1][:, :k]
+    return float((top == y[:, None]).any(axis=1).mean())
 
 
 def log_loss(y_true, probs) -> float:
     y, p = check_probs(y_true, probs)
+    if p.shape[1] == 1:  # every probability is 1; scikit-learn refuses a single class
+        return 0.0
     # float32 softmax rows sum to 1 only within rounding; renormalise as scikit-learn expects.
     return float(skm.log_loss(y, p / p.sum(axis=1, keepdims=True), labels=_classes(p)))
 
@@ -142,14 +173,18 @@ def inverse_frequency_auc(aucs, counts) -> float:
 
     Classes with no samples or an undefined (NaN) AUC are left out.
     """
-    a = np.asarray(aucs, dtype=np.float64)
-    c = np.asarray(counts, dtype=np.float64)
+    a = _real_array(aucs, "aucs")
+    c = _real_array(counts, "counts")
     if a.shape != c.shape or a.ndim != 1:
         raise InvalidInput(
             f"aucs and counts must be 1-D of the same length, got shapes {a.shape} and {c.shape}"
         )
-    if (c < 0).any():
-        raise InvalidInput("counts must be non-negative")
+    if not (np.isnan(a) | ((a >= 0) & (a <= 1))).all():
+        raise InvalidInput(f"aucs must lie in [0, 1] or be NaN, got values "
+                           f"{np.nanmin(a):.3g}..{np.nanmax(a):.3g}")
+    if not np.isfinite(c).all() or (c < 0).any():
+        raise InvalidInput(f"counts must be non-negative and finite, got values "
+                           f"{c.min():.3g}..{c.max():.3g}")
     keep = (c > 0) & ~np.isnan(a)
     if not keep.any():
         return float("nan")
@@ -171,8 +206,7 @@ def calibration(y_true, probs, n_bins: int = 15) -> dict[str, Any]:
 
     ECE = sum over equal-width confidence bins of (bin size / N) * |accuracy - confidence|.
     """
-    if n_bins < 1:
-        raise InvalidInput(f"n_bins must be >= 1, got {n_bins}")
+    n_bins = check_int(n_bins, "n_bins", 1, MAX_BINS)
     y, p = check_probs(y_true, probs)
     confidence = p.max(axis=1)
     correct = (p.argmax(axis=1) == y).astype(np.float64)
@@ -191,7 +225,17 @@ def calibration(y_true, probs, n_bins: int = 15) -> dict[str, Any]:
 
 def most_confused(confusion_counts, k: int = 5) -> list[tuple[int, int, int]]:
     """The k largest off-diagonal cells as (true class, predicted class, count)."""
-    m = np.array(confusion_counts, copy=True)
+    k = check_int(k, "k", 0)
+    try:
+        m = np.array(confusion_counts, copy=True)
+    except (TypeError, ValueError) as e:
+        raise InvalidInput(f"confusion_counts must be a square matrix of counts, got "
+                           f"{type(confusion_counts).__name__} ({e})") from None
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or not np.issubdtype(m.dtype, np.integer):
+        raise InvalidInput(f"confusion_counts must be a square matrix of integer counts, got "
+                           f"{m.dtype} of shape {m.shape}")
+    if m.size and m.min() < 0:
+        raise InvalidInput(f"confusion_counts must be non-negative, got {m.min()}")
     np.fill_diagonal(m, 0)
     order = np.argsort(m, axis=None)[::-1][:k]
     rows, cols = np.unravel_index(order, m.shape)

@@ -26,7 +26,7 @@ def predict_from_weights(run: RunDir, config: dict[str, Any]) -> tuple[np.ndarra
     if expected and expected != ds.checksums:
         raise K49Error(f"the {ds.name} files in {ds.data_dir} differ from those {run.path} was "
                        "trained on: restore them, or retrain")
-    model = create_model(cfg["model"], num_classes=ds.n_classes)
+    model = create_model(cfg["model"], num_classes=ds.n_classes, **cfg.get("model_args", {}))
     run.load_weights(model)
     device = resolve_device(cfg.get("device", "auto"))
     probs = predict_proba(model.to(device), ds.test_images, device=device,
@@ -52,7 +52,7 @@ def evaluate_run(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
         raise K49Error(f"{run.file(RunDir.PREDICTIONS)}: {e}") from None
     cfg = config["config"]
     dataset = config.get("dataset", {})
-    info = model_info(cfg["model"], num_classes=probs.shape[1])
+    info = model_info(cfg["model"], num_classes=probs.shape[1], **cfg.get("model_args", {}))
     metrics = {
         # The suite's label (e.g. preact_resnet18_input_mixup) names the run in the report.
         "label": run.label,

@@ -39,7 +39,7 @@ def count_flops(module: nn.Module, input_shape: tuple[int, ...] = (1, 1, 28, 28)
     return int(counter.get_total_flops()) // max(1, input_shape[0])
 
 
-def model_info(name: str, num_classes: int = 49) -> dict[str, Any]:
+def model_info(name: str, num_classes: int = 49, **model_args: Any) -> dict[str, Any]:
     """What `k49 models` shows about one registered model (builds it; caches nothing).
 
     Keys: name, family, params, flops, description, optimizer, lr, loss, tags, plus
@@ -50,7 +50,7 @@ def model_info(name: str, num_classes: int = 49) -> dict[str, Any]:
     params: int = 0
     flops: int | None = None
     if entry.is_torch:
-        model = create_model(entry.name, num_classes=num_classes)
+        model = create_model(entry.name, num_classes=num_classes, **model_args)
         params = count_params(model)
         flops = count_flops(model)
     return {

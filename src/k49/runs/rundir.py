@@ -21,8 +21,6 @@ import csv
 import io
 import json
 import os
-import socket
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +30,7 @@ import numpy as np
 import torch
 from pydantic import ValidationError
 
+from k49.data.k49format import NPZ_ERRORS
 from k49.errors import K49Error
 from k49.io import atomic_path, write_json, write_text
 from k49.runs.checkpoint import (
@@ -62,7 +61,6 @@ class RunDir:
     TIMINGS = "timings.json"
     METRICS = "metrics.json"
     FAILED = "failed.json"
-    LOCK = ".lock"
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -213,9 +211,17 @@ class RunDir:
             raise K49Error(f"{path} is not a valid npz file: {fix}")
         try:
             with np.load(path, allow_pickle=False) as npz:
-                return npz["labels"], npz["probs"]
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+                labels, probs = npz["labels"], npz["probs"]
+        except (KeyError, ValueError, MemoryError, *NPZ_ERRORS) as e:
             raise K49Error(f"{path} is unreadable ({e}): {fix}") from None
+        if not (isinstance(labels, np.ndarray) and isinstance(probs, np.ndarray)
+                and labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer)
+                and probs.ndim == 2 and np.issubdtype(probs.dtype, np.floating)
+                and len(labels) == len(probs)):
+            raise K49Error(
+                f"{path} must hold integer labels (N,) and float probs (N, C), got "
+                f"{_describe(labels)} and {_describe(probs)}: {fix}")
+        return labels, probs
 
     def write_predictions(self, probs: np.ndarray, labels: np.ndarray) -> None:
         with atomic_path(self.file(self.PREDICTIONS)) as tmp, open(tmp, "wb") as f:
@@ -292,49 +298,6 @@ class RunDir:
     def remove_checkpoint(self) -> None:
         self.file(self.CHECKPOINT).unlink(missing_ok=True)
 
-    # -- claims by workers ------------------------------------------------------------------------
-
-    def claim(self) -> bool:
-        """Claim the run for this process with a lock file holding its pid and host; False if
-        another live process holds it. The lock is written whole, then linked into place, so
-        no worker ever sees an empty lock."""
-        self.create()
-        lock = self.file(self.LOCK)
-        if self._lock_is_stale(lock):
-            lock.unlink(missing_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".lock.", suffix=".part", dir=self.path)
-        try:
-            os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
-            os.close(fd)
-            os.link(tmp, lock)
-        except FileExistsError:
-            return False
-        finally:
-            os.unlink(tmp)
-        return True
-
-    def release(self) -> None:
-        self.file(self.LOCK).unlink(missing_ok=True)
-
-    @staticmethod
-    def _lock_is_stale(lock: Path) -> bool:
-        """A lock left by a dead process on this host (after kill -9) does not block a resume."""
-        try:
-            pid, host = lock.read_text().split()
-        except FileNotFoundError:
-            return False
-        except (OSError, ValueError):  # not a lock k49 wrote (locks are written whole)
-            return True
-        if host != socket.gethostname():
-            return False
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except (PermissionError, ValueError):
-            return False
-        return False
-
     # -- helpers ---------------------------------------------------------------------------------
 
     def _read_json(self, name: str, fix: str) -> Any:
@@ -343,5 +306,14 @@ class RunDir:
             return json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise K49Error(f"{path} is missing: {fix}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        # ValueError: bad JSON or UTF-8, or an integer of over 4300 digits; RecursionError:
+        # arrays nested too deep.
+        except (OSError, ValueError, RecursionError) as e:
             raise K49Error(f"{path} is damaged ({type(e).__name__}): {fix}") from None
+
+
+def _describe(array: Any) -> str:
+    """`int64 (3,)` for an array; the type's name for anything else."""
+    if isinstance(array, np.ndarray):
+        return f"{array.dtype} {array.shape}"
+    return type(array).__name__

@@ -14,6 +14,7 @@ from k49.data.datasets import REAL_SAMPLE, default_data_dir
 from k49.data.figures import dataset_figures
 from k49.data.load import load_dataset
 from k49.report.build import build_report
+from k49.study.queue import DEFAULT_STUDY
 from k49.study.runner import run_suite
 from k49.study.suites import Suite, builtin_suite, load_suite, plan
 
@@ -41,20 +42,25 @@ def _data_dir(data_dir: str | os.PathLike | None) -> str:
 
 
 def report(root: str | os.PathLike, *, recompute: bool = False, quiet: bool = False,
-           extra_notes: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Evaluate every run under `root` and write its report (see `build_report`)."""
+           extra_notes: dict[str, Any] | None = None,
+           sweep: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate every run under `root` and write its report (see `build_report`), with a
+    sweep's section when its summary is given."""
     with Console(stderr=True, quiet=quiet).status("evaluating runs and drawing the report"):
-        return build_report(root, recompute=recompute, extra_notes=extra_notes)
+        return build_report(root, recompute=recompute, extra_notes=extra_notes, sweep=sweep)
 
 
 def run_study(suite: str | Suite = "seed", *, seeds: list[int] | None = None,
               out: str | os.PathLike = "runs", jobs: int = 1,
               data_dir: str | os.PathLike | None = None, quiet: bool = False,
               make_report: bool = True, extra_notes: dict[str, Any] | None = None,
-              **overrides: Any) -> StudyResult:
+              storage: str | None = None, study_name: str = DEFAULT_STUDY,
+              sweep: dict[str, Any] | None = None, **overrides: Any) -> StudyResult:
     """Train every model x seed of `suite` (a built-in name or a TOML file) into
     OUT/<label>/seed-<n>/, skipping complete runs and resuming interrupted ones, then write
-    the report. `overrides` are TrainConfig fields that win over the suite's."""
+    the report. The runs are trials of the Optuna study `study_name` on `storage` (default:
+    SQLite in OUT), so `k49 worker` processes elsewhere can join. `overrides` are TrainConfig
+    fields that win over the suite's."""
     study = suite if not isinstance(suite, str) else load_suite(suite)
     out = Path(out)
     specs = plan(study, seeds or study.seeds or [0], out, data_dir=_data_dir(data_dir),
@@ -63,8 +69,10 @@ def run_study(suite: str | Suite = "seed", *, seeds: list[int] | None = None,
     for name in sorted({s.config.dataset for s in specs}):
         load_dataset(name, _data_dir(data_dir), progress=not quiet,
                      verify=overrides.get("verify", True))
-    results = run_suite(specs, jobs=jobs, quiet=quiet)
-    built = report(out, quiet=quiet, extra_notes=extra_notes) if make_report else None
+    results = run_suite(specs, out=out, jobs=jobs, quiet=quiet, storage=storage,
+                        study=study_name)
+    built = (report(out, quiet=quiet, extra_notes=extra_notes, sweep=sweep) if make_report
+             else None)
     return StudyResult(out, results, built)
 
 

@@ -81,14 +81,13 @@ def builtin_suite(name: str) -> Suite:
     return Suite(name=name, models=entries)
 
 
-def _location(err: dict, text: str) -> str:
+def toml_location(err: dict, text: str) -> str:
     """`models[2].lr` plus the TOML line where that key sits, when it can be found."""
     loc = err["loc"]
     key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
-    last = next((p for p in reversed(loc) if isinstance(p, str)), None)
-    if last:
+    for name in (p for p in reversed(loc) if isinstance(p, str)):  # innermost key first
         for i, line in enumerate(text.splitlines(), 1):
-            if line.strip().startswith(f"{last} ") or line.strip().startswith(f"{last}="):
+            if line.strip().startswith((f"{name} ", f"{name}=")):
                 return f"{key} (line {i})"
     return key
 
@@ -115,7 +114,7 @@ def load_suite(name_or_path: str) -> Suite:
         err = e.errors()[0]
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
         raise K49Error(
-            f"{path}: {_location(err, text)}: {err['msg']}{more}: fix that key and run again"
+            f"{path}: {toml_location(err, text)}: {err['msg']}{more}: fix that key and run again"
         ) from None
     for m in suite.models:
         get_entry(m.name)  # unknown names fail now, naming the close ones

@@ -19,7 +19,7 @@ def build_training(config: TrainConfig, n_classes: int, class_counts: np.ndarray
     """(model, channels_last, optimizer, loss_fn) of a resolved `config`, initialised from
     its seed, on `device`."""
     torch.manual_seed(config.seed)  # fixes the initialisation
-    model = create_model(config.model, num_classes=n_classes)
+    model = create_model(config.model, num_classes=n_classes, **config.model_args)
     channels_last = use_channels_last(model, device)
     model = model.to(device, memory_format=torch.channels_last if channels_last else None)
     params = list(model.parameters())
@@ -53,4 +53,7 @@ def use_channels_last(model: torch.nn.Module, device: torch.device) -> bool:
 def _optimizer_kwargs(config: TrainConfig) -> dict[str, Any]:
     entry = get_entry(config.model)
     # A model's own optimizer settings (momentum, rho, ...) apply only to its own optimizer.
-    return dict(entry.optimizer_kwargs) if config.optimizer == entry.optimizer else {}
+    kwargs = dict(entry.optimizer_kwargs) if config.optimizer == entry.optimizer else {}
+    if config.weight_decay:
+        kwargs["weight_decay"] = config.weight_decay
+    return kwargs

@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,11 +97,16 @@ def train(
     dataset: Dataset | None = None,
     quiet: bool = False,
     max_steps: int | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    test: bool = True,
 ) -> RunResult:
     """Train `config` into `run_dir`; resume if a checkpoint is there, skip if it is complete.
 
     `max_steps` ends training after that many optimizer steps in all (for benchmarks); the run
-    is then finished as usual: evaluated on the test set and written.
+    is then finished as usual. `on_epoch(row)` is called with each epoch's history row once it
+    is saved (a sweep reports it to its pruner, which may stop the run by raising). With
+    `test=False` the test set is never touched: no test predictions, so the run is not
+    "complete" for a report (sweeps).
     """
     config = config.resolved()
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
@@ -126,12 +132,12 @@ def train(
     run.create().write_config(record)
     remove_stale_parts(run.path)  # left by a run killed midway
     return _train_torch(config, run, ds, split, setup, device, quiet=quiet, t_start=t_start,
-                        max_steps=max_steps)
+                        max_steps=max_steps, on_epoch=on_epoch, test=test)
 
 
 def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, setup,
                  device: torch.device, *, quiet: bool, t_start: float,
-                 max_steps: int | None) -> RunResult:
+                 max_steps: int | None, on_epoch, test: bool) -> RunResult:
     model, channels_last, optimizer, loss_fn = setup
     n_classes = ds.n_classes
     # One contiguous uint8 copy of each split; batches are slices of a permutation of it.
@@ -151,6 +157,7 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, se
         start_epoch, start_step = progress["epoch"], progress["step"]
         tally_state, train_seconds = progress["tally"], progress["train_seconds"]
         history = run.read_history()[:start_epoch]
+    resumed_from = start_epoch if run.has_checkpoint else None
 
     batch = config.batch_size
     steps_per_epoch = (len(x_train) + batch - 1) // batch
@@ -208,6 +215,8 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, se
                 "epoch": epoch + 1, "step": 0, "tally": None, "train_seconds": train_seconds})
             start_step, tally_state = 0, None
             bar.remove_task(task)
+            if on_epoch is not None:
+                on_epoch(history[-1])
             if not quiet:
                 h = history[-1]
                 bar.console.print(
@@ -218,15 +227,18 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, se
                     highlight=False)
 
     t_eval = time.perf_counter()
-    logits = predict_logits(model, ds.test_images, batch_size=config.eval_batch_size,
-                            device=device, channels_last=channels_last)
-    probs = torch.softmax(logits, dim=1).numpy()
+    if test:
+        logits = predict_logits(model, ds.test_images, batch_size=config.eval_batch_size,
+                                device=device, channels_last=channels_last)
+        probs = torch.softmax(logits, dim=1).numpy()
     eval_seconds = time.perf_counter() - t_eval
     run.save_weights(model, {"model": config.model, "num_classes": n_classes})
-    run.write_predictions(probs, ds.test_labels)
+    if test:
+        run.write_predictions(probs, ds.test_labels)
     timings = {"train_seconds": train_seconds, "eval_seconds": eval_seconds,
                "total_seconds": time.perf_counter() - t_start,
-               "epochs": config.epochs, "train_images": len(x_train)}
+               "epochs": config.epochs, "train_images": len(x_train),
+               "resumed_from_epoch": resumed_from}
     run.write_timings(timings)
     run.remove_checkpoint()
     return RunResult(run.path, config, history, timings)
