@@ -34,7 +34,8 @@ def test_version():
 
 #: Each command, and options its help must list (the training options come from TrainConfig).
 HELP = {
-    "": ["data", "models", "train", "run", "evaluate", "report", "demo"],
+    "": ["data", "models", "train", "run", "evaluate", "report", "demo", "worker", "sweep",
+         "study"],
     "data": ["fetch", "synth", "info", "figures"],
     "data fetch": ["--dataset", "--data-dir", "--base-url"],
     "data synth": ["--scale", "--seed", "--data-dir"],
@@ -45,10 +46,14 @@ HELP = {
               "--seed", "--limit-train", "--mixup", "--device", "--out", "folder:PATH",
               "weighted_cross_entropy", "adadelta"],
     "run": ["--suite", "--seeds", "--jobs", "--optimizer", "--loss", "--val-fraction",
-            "--limit-train"],
+            "--limit-train", "--storage", "--study", "--artifacts", "--no-verify"],
     "evaluate": ["RUN_DIR"],
     "report": ["--recompute"],
     "demo": ["--out", "--jobs"],
+    "worker": ["--storage", "--study", "--out", "--jobs", "--artifacts"],
+    "study status": ["--storage", "--study", "--out", "--json"],
+    "sweep": ["space", "--trials", "--timeout", "--jobs", "--seeds", "--top", "--importance",
+              "--no-retrain", "--storage"],
 }
 
 

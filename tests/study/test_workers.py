@@ -24,15 +24,25 @@ from k49.study.suites import Suite, SuiteModel, plan
 
 #: Heartbeat every 2 s, a trial without a beat for 8 s is failed (the defaults are 20 and 90).
 HEARTBEAT = "2,8"
-SEEDS = range(6)
+SEEDS = range(4)
 
 
-def _start_worker(url: str, out: Path, log: Path) -> subprocess.Popen:
+def _start_worker(url: str, out: Path, log: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "K49_HEARTBEAT": HEARTBEAT}
     return subprocess.Popen(
         [sys.executable, "-m", "k49", "worker", "--storage", url, "--study", "faults",
-         "--out", str(out), "--quiet"],
+         "--out", str(out), "--quiet", *extra],
         stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+
+
+def _epoch_saved(study, rid: str, folder: Path, shared: bool) -> bool:
+    """Mid-trial with an epoch saved: in the run folder, or (without a shared folder) in the
+    artifact store."""
+    if shared:
+        return RunDir(folder / rid).file(RunDir.CHECKPOINT).exists()
+    key = f"artifact:{RunDir.CHECKPOINT}"
+    return any(t.user_attrs.get("run_id") == rid and key in t.user_attrs
+               and t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
 
 
 def _runs(study) -> dict[str, list]:
@@ -43,9 +53,13 @@ def _runs(study) -> dict[str, list]:
     return runs
 
 
-@pytest.mark.parametrize("backend, workers", [("sqlite", 4), ("postgresql", 3)])
+@pytest.mark.parametrize("backend, workers, shared", [
+    ("sqlite", 4, True), ("postgresql", 3, True), ("sqlite", 3, False)],
+    ids=["sqlite-4-shared-folder", "postgresql-3-shared-folder", "sqlite-3-artifact-store"])
 def test_kill_9_mid_trial_then_retry_resumes_and_completes_each_run_once(
-        backend, workers, synth_dir, tmp_path, request):
+        backend, workers, shared, synth_dir, tmp_path, request):
+    """With `shared`, every worker trains into one folder; without, the victim has a folder of
+    its own and the retry resumes from the checkpoint kept in an Optuna artifact store."""
     out = tmp_path / "study"
     url = (storage_url(None, out) if backend == "sqlite"
            else storage_url(request.getfixturevalue("postgres_url"), out))
@@ -55,7 +69,10 @@ def test_kill_9_mid_trial_then_retry_resumes_and_completes_each_run_once(
     study = open_study(url, "faults", out, create=True)
     assert enqueue(study, specs) == len(SEEDS)
 
-    procs = [_start_worker(url, out, tmp_path / f"worker{i}.log") for i in range(workers)]
+    extra = [] if shared else ["--artifacts", str(tmp_path / "artifacts")]
+    folders = [out if shared or i else tmp_path / "victim" for i in range(workers)]
+    procs = [_start_worker(url, folders[i], tmp_path / f"worker{i}.log", *extra)
+             for i in range(workers)]
     victim, timeline, t0 = procs[0], [], time.monotonic()
     deadline = t0 + 240
     killed = None
@@ -65,8 +82,7 @@ def test_kill_9_mid_trial_then_retry_resumes_and_completes_each_run_once(
             if not run["worker"]:  # just taken: its worker has not signed it yet
                 continue
             pid = int(run["worker"].rsplit(":", 1)[1])
-            ckpt = RunDir(out / run["run"]).file(RunDir.CHECKPOINT)
-            if pid == victim.pid and ckpt.exists():  # mid-trial, an epoch saved
+            if pid == victim.pid and _epoch_saved(study, run["run"], folders[0], shared):
                 os.kill(victim.pid, signal.SIGKILL)
                 killed = run["run"]
                 timeline.append((time.monotonic() - t0, f"kill -9 worker {pid} on {killed}"))

@@ -220,6 +220,10 @@ def folder_spec(folder: str | os.PathLike) -> DatasetSpec:
         chars = tuple(read_classmap(folder / names["classmap"]))
     else:
         n = 1 + max((int(y.max()) for y in labels.values() if y.size), default=0)
+        if n > max(len(K49_CHARS), len(labels["train"])):  # more classes than images
+            raise K49Error(
+                f"{folder / names['train_labels']} has labels up to {n - 1} without a "
+                f"{names['classmap']}: number the classes 0..N-1, or add the class map")
         chars = K49_CHARS if n <= len(K49_CHARS) else tuple(str(i) for i in range(n))
     test_counts = np.bincount(labels["test"], minlength=len(chars))
     return DatasetSpec(

@@ -9,8 +9,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import lzma
 import os
+import tokenize
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -22,6 +25,11 @@ from k49.io import atomic_path, make_dir
 #: Roles of the five files every dataset has, in the order they are fetched and written.
 ROLES = ("train_images", "train_labels", "test_images", "test_labels", "classmap")
 ARRAY_ROLES = ROLES[:4]
+#: What np.load can raise on a damaged npz file besides ValueError: zipfile's errors (a bad
+#: archive, compression method or stream, a flag saying "encrypted") and those of numpy's
+#: parser of npy headers.
+NPZ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError,
+              NotImplementedError, RuntimeError, SyntaxError, tokenize.TokenError)
 
 
 def file_names(prefix: str = "k49") -> dict[str, str]:
@@ -69,7 +77,11 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
                     f"{path} has no array 'arr_0' (found {', '.join(npz.files) or 'none'}): "
                     "it is not a K49-format file; fetch the official one"
                 )
-            return npz["arr_0"]
+            array = npz["arr_0"]
+        if not isinstance(array, np.ndarray):  # np.load gives the bytes of a non-npy member
+            raise K49Error(f"{path}: arr_0 is not an npy array: it is not a K49-format file; "
+                           "fetch the official one")
+        return array
     except K49Error:
         raise
     except ValueError as e:
@@ -79,8 +91,11 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
                 "replace it with the official npz file"
             ) from None
         raise K49Error(f"{path} is not a valid npz file ({e}): delete it and fetch again") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
+    except NPZ_ERRORS as e:
         raise K49Error(f"{path} is corrupt ({e}): delete it and fetch again") from None
+    except MemoryError as e:  # also what a damaged header declaring a huge shape gives
+        raise K49Error(f"{path} holds an array too large to load ({e}): if the file is "
+                       "damaged, delete it and fetch again") from None
 
 
 def check_images(images: np.ndarray, path: Path) -> np.ndarray:
@@ -97,8 +112,8 @@ def check_labels(labels: np.ndarray, n_classes: int | None, path: Path) -> np.nd
         raise K49Error(
             f"{path}: labels must be a 1-D integer array, got {labels.dtype} {labels.shape}"
         )
-    top = f"{n_classes - 1}" if n_classes is not None else "N"
-    if labels.size and (labels.min() < 0 or (n_classes is not None and labels.max() >= n_classes)):
+    top = n_classes - 1 if n_classes is not None else np.iinfo(np.int64).max  # no uint64 wrap
+    if labels.size and (labels.min() < 0 or labels.max() > top):
         raise K49Error(f"{path}: labels must lie in 0..{top}, got {labels.min()}..{labels.max()}")
     return labels.astype(np.int64)
 

@@ -16,6 +16,7 @@ from k49.report.collect import Study, load_study
 from k49.report.figures import figure_captions, report_figures
 from k49.report.findings import findings
 from k49.report.render import render_report, write_summary
+from k49.report.sweep import sweep_figures, sweep_findings, sweep_section
 
 
 def _dataset_arrays(study: Study) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -63,8 +64,13 @@ def _notes(study: Study, seconds: dict[str, float]) -> dict[str, Any]:
 
 
 def build_report(root: str | os.PathLike, *, recompute: bool = False,
-                 extra_notes: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write ROOT/report/{index.html, README.md, figures/} and ROOT/summary.{csv,json}."""
+                 extra_notes: dict[str, Any] | None = None,
+                 sweep: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ROOT/report/{index.html, README.md, figures/} and ROOT/summary.{csv,json}.
+
+    `sweep`, a sweep summary (see `k49.report.sweep`), adds its figures (sweep_*), findings and
+    a "Sweep" section.
+    """
     root = Path(root)
     t0 = time.perf_counter()
     study = load_study(root, recompute=recompute)
@@ -74,12 +80,16 @@ def build_report(root: str | os.PathLike, *, recompute: bool = False,
     remove_stale_parts(out)  # left by a report killed midway
     figures = report_figures(study, out / "figures", train_counts=train_counts,
                              test_images=test_images)
+    swept = sweep_figures(sweep, out / "figures") if sweep is not None else {}
     t_fig = time.perf_counter()
-    lines = findings(study, train_counts)
+    lines = findings(study, train_counts) + (sweep_findings(sweep) if sweep is not None else [])
     csv_path, json_path = write_summary(study, root)
     seconds = {"evaluation": t_eval - t0, "figures": t_fig - t_eval}
     notes = {**_notes(study, seconds), **(extra_notes or {})}
-    html, md = render_report(study, figures, figure_captions(study), lines, notes, out)
+    section = None if sweep is None else sweep_section(sweep, swept, tested=study.labels())
+    html, md = render_report(study, figures, figure_captions(study), lines, notes, out,
+                             sweep=section)
     seconds["total"] = time.perf_counter() - t0
     return {"html": html, "markdown": md, "summary_csv": csv_path, "summary_json": json_path,
-            "figures": figures, "findings": lines, "seconds": seconds, "study": study}
+            "figures": figures, "sweep_figures": swept, "findings": lines, "seconds": seconds,
+            "study": study}

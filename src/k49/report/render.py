@@ -407,6 +407,7 @@ def render_report(
     *,
     title: str | None = None,
     embed: str = "png",
+    sweep: Mapping[str, Any] | None = None,
 ) -> tuple[Path, Path]:
     """Write OUT_DIR/index.html (self-contained) and OUT_DIR/README.md; return their paths.
 
@@ -416,7 +417,8 @@ def render_report(
     (default: the stem); `findings` are sentences; `notes` are shown as "key: value" lines
     (dataset, scale, versions, machine...; a dict value is shown as "k: v, k: v"). `title`
     replaces the default title (which, for synthetic data, says "synthetic data, not K49");
-    `embed` is how index.html embeds the figures: "png" or "svg" (see EMBED_MODES).
+    `embed` is how index.html embeds the figures: "png" or "svg" (see EMBED_MODES). `sweep`, from
+    `k49.report.sweep.sweep_section`, adds a "Sweep" section; its figures are embedded likewise.
     """
     if embed not in EMBED_MODES:
         raise K49Error(f"unknown embed mode {embed!r}: use one of {', '.join(EMBED_MODES)}")
@@ -433,6 +435,8 @@ def render_report(
         "notes": _notes(study, notes),
         "failed": _failed(study),
         "n_runs": len(study.runs),
+        "sweep": None if sweep is None else {
+            **sweep, "figures": _figures(sweep["figures"], sweep["captions"], out_dir, embed)},
     }
     env = _environment()
     html = env.get_template("report.html.j2").render(context)

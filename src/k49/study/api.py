@@ -55,7 +55,8 @@ def run_study(suite: str | Suite = "seed", *, seeds: list[int] | None = None,
               data_dir: str | os.PathLike | None = None, quiet: bool = False,
               make_report: bool = True, extra_notes: dict[str, Any] | None = None,
               storage: str | None = None, study_name: str = DEFAULT_STUDY,
-              sweep: dict[str, Any] | None = None, **overrides: Any) -> StudyResult:
+              sweep: dict[str, Any] | None = None, artifacts: str | None = None,
+              **overrides: Any) -> StudyResult:
     """Train every model x seed of `suite` (a built-in name or a TOML file) into
     OUT/<label>/seed-<n>/, skipping complete runs and resuming interrupted ones, then write
     the report. The runs are trials of the Optuna study `study_name` on `storage` (default:
@@ -70,7 +71,7 @@ def run_study(suite: str | Suite = "seed", *, seeds: list[int] | None = None,
         load_dataset(name, _data_dir(data_dir), progress=not quiet,
                      verify=overrides.get("verify", True))
     results = run_suite(specs, out=out, jobs=jobs, quiet=quiet, storage=storage,
-                        study=study_name)
+                        study=study_name, artifacts=artifacts)
     built = (report(out, quiet=quiet, extra_notes=extra_notes, sweep=sweep) if make_report
              else None)
     return StudyResult(out, results, built)

@@ -41,8 +41,8 @@ def run_id(spec: RunSpec) -> str:
     return f"{spec.label}/seed-{spec.config.seed}"
 
 
-def open_study(url: str, name: str, out: Path | None = None, *, create: bool = False
-               ) -> optuna.Study:
+def open_study(url: str, name: str, out: Path | None = None, *, create: bool = False,
+               artifacts: str | None = None) -> optuna.Study:
     """The study `name` on storage `url`; created when asked (for the study folder `out`)."""
     db = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
     if db is not None and not create and not db.exists():
@@ -56,6 +56,8 @@ def open_study(url: str, name: str, out: Path | None = None, *, create: bool = F
         if recorded is None:
             study.set_user_attr("out", str(out))
             study.set_user_attr("kind", "runs")
+            if artifacts:
+                study.set_user_attr("artifacts", artifacts)
         elif out is not None and Path(recorded) != out:
             raise K49Error(f"study {name!r} on this storage belongs to {recorded}, not {out}: "
                            "pass --study with another name")
@@ -92,12 +94,41 @@ def enqueue(study: optuna.Study, specs: list[RunSpec]) -> int:
     return added
 
 
+def artifact_store(location: str | None):
+    """An Optuna artifact store for checkpoints: a folder, or s3://bucket (needs boto3)."""
+    if not location:
+        return None
+    if location.startswith("s3://"):
+        try:
+            import boto3  # optional: only clusters that keep checkpoints on S3 need it
+        except ImportError:
+            raise K49Error("--artifacts s3://... needs boto3: pip install boto3") from None
+        return optuna.artifacts.Boto3ArtifactStore(location[5:].split("/", 1)[0],
+                                                   client=boto3.client("s3"))
+    folder = Path(location)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise K49Error(f"cannot create the artifact folder {folder} ({e.strerror}): choose "
+                       "another --artifacts") from None
+    return optuna.artifacts.FileSystemArtifactStore(folder)
+
+
+#: The run files a retry needs to resume elsewhere, kept in the artifact store.
+RESUME_FILES = (RunDir.CHECKPOINT, RunDir.HISTORY)
+
+
 class Worker:
-    """Takes trials from a study until none is left, training each into its run directory."""
+    """Takes trials from a study until none is left, training each into its run directory.
+
+    With an artifact store, each epoch's checkpoint (and history) is uploaded too, so a retry
+    on a machine that does not share the output folder resumes from it.
+    """
 
     def __init__(self, study: optuna.Study, *, out: Path | None = None, threads: int | None = None,
-                 quiet: bool = False):
+                 quiet: bool = False, artifacts: str | None = None):
         self.study = study
+        self.store = artifact_store(artifacts or study.user_attrs.get("artifacts"))
         self.out = out or Path(study.user_attrs["out"])
         self.threads = threads
         self.quiet = quiet
@@ -117,8 +148,12 @@ class Worker:
             config = config.model_copy(update={"threads": self.threads})
         run = RunDir.in_study_root(self.out, label, seed)
         t0 = time.perf_counter()
+        on_epoch = None
+        if self.store is not None:
+            self._restore(trial, run)
+            on_epoch = lambda row: self._keep(trial, run)  # noqa: E731
         try:
-            result = train(config, run, quiet=self.quiet)
+            result = train(config, run, quiet=self.quiet, on_epoch=on_epoch)
         except (K49Error, OSError) as e:
             message = str(e) if isinstance(e, K49Error) else (
                 f"cannot write {e.filename or run.path}: {e.strerror or e}")
@@ -134,6 +169,26 @@ class Worker:
             print(f"{label} seed {seed}: {'skipped' if result.skipped else 'done'} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
         return value
+
+    def _keep(self, trial: optuna.Trial, run: RunDir) -> None:
+        """Upload the run's resume files; drop the ones they replace."""
+        for name in RESUME_FILES:
+            old = trial.user_attrs.get(f"artifact:{name}")
+            new = optuna.artifacts.upload_artifact(
+                artifact_store=self.store, file_path=str(run.file(name)), study_or_trial=trial)
+            trial.set_user_attr(f"artifact:{name}", new)
+            if old:
+                self.store.remove(old)
+
+    def _restore(self, trial: optuna.Trial, run: RunDir) -> None:
+        """Fetch a retried run's resume files when this machine does not have them."""
+        ids = {name: trial.user_attrs.get(f"artifact:{name}") for name in RESUME_FILES}
+        if run.is_complete() or run.has_checkpoint or not all(ids.values()):
+            return
+        run.create()
+        for name, artifact_id in ids.items():
+            optuna.artifacts.download_artifact(artifact_store=self.store, artifact_id=artifact_id,
+                                               file_path=str(run.file(name)))
 
     def run(self) -> int:
         """Train until no trial is waiting or running; returns how many this worker took."""

@@ -21,37 +21,39 @@ from k49.study.suites import RunSpec
 
 
 def work(storage: str | None = None, study: str = DEFAULT_STUDY, *, out: Path | None = None,
-         jobs: int = 1, quiet: bool = False) -> int:
+         jobs: int = 1, quiet: bool = False, artifacts: str | None = None) -> int:
     """Join study `study` and train its runs, `jobs` at a time, until none is left; returns
     how many trials were taken. Without `storage`, the study is the one embedded in `out`."""
     if jobs < 1:
         raise K49Error(f"--jobs must be at least 1, got {jobs}")
     url = storage_url(storage, out)
     threads = max(1, (os.cpu_count() or 1) // jobs)
+    args = (url, study, out, threads, quiet, artifacts)
     if jobs == 1:
-        return _work(url, study, out, threads, quiet)
+        return _work(*args)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=_worker_context()) as pool:
-        futures = [pool.submit(_work, url, study, out, threads, quiet) for _ in range(jobs)]
-        return sum(f.result() for f in futures)
+        return sum(f.result() for f in [pool.submit(_work, *args) for _ in range(jobs)])
 
 
-def _work(url: str, name: str, out: Path | None, threads: int, quiet: bool) -> int:
-    return Worker(open_study(url, name), out=out, threads=threads, quiet=quiet).run()
+def _work(url: str, name: str, out: Path | None, threads: int, quiet: bool,
+          artifacts: str | None) -> int:
+    return Worker(open_study(url, name), out=out, threads=threads, quiet=quiet,
+                  artifacts=artifacts).run()
 
 
 def run_suite(specs: list[RunSpec], *, out: str | os.PathLike, jobs: int = 1,
               quiet: bool = False, storage: str | None = None,
-              study: str = DEFAULT_STUDY) -> list[dict[str, Any]]:
+              study: str = DEFAULT_STUDY, artifacts: str | None = None) -> list[dict[str, Any]]:
     """Train every pending run of `specs` (all in study folder `out`), `jobs` at a time, each
     with cpu_count // jobs threads; one result row per run."""
     if jobs < 1:
         raise K49Error(f"--jobs must be at least 1, got {jobs}")
     out = Path(out).absolute()
     url = storage_url(storage, out)
-    handle = open_study(url, study, out, create=True)
+    handle = open_study(url, study, out, create=True, artifacts=artifacts)
     before = max((t.number for t in handle.get_trials(deepcopy=False)), default=-1)
     enqueue(handle, specs)
-    work(url, study, out=out, jobs=jobs, quiet=quiet)
+    work(url, study, out=out, jobs=jobs, quiet=quiet, artifacts=artifacts)
     return results(handle, specs, since=before)
 
 

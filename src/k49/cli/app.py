@@ -1,0 +1,143 @@
+"""The typer apps, the console, and the options and helpers every command shares.
+
+Training options take their help, choices and bounds from TrainConfig, which validates every
+value before anything is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from k49 import __version__
+from k49.data.datasets import default_data_dir, get_spec
+from k49.data.fetch import base_urls_from
+from k49.errors import K49Error
+from k49.runs.config import describe
+
+app = typer.Typer(
+    help="Train, compare and explain neural networks on Kuzushiji-49.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Download, generate, inspect and plot datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+study_app = typer.Typer(help="Inspect a study shared by workers.", no_args_is_help=True)
+app.add_typer(study_app, name="study")
+
+console = Console()
+err_console = Console(stderr=True)
+
+# Options shared by every command that reads data.
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="K49_DATA_DIR",
+        help="Where datasets live (default: the user's cache dir, e.g. ~/.cache/k49).",
+    ),
+]
+DatasetName = Annotated[str, typer.Option("--dataset", "-d", help=describe("dataset"))]
+BaseUrls = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--base-url",
+        help="Mirror to download from; repeat for several. Env: K49_BASE_URL (space-separated). "
+        "Tried in order, the official host last.",
+    ),
+]
+Offline = Annotated[
+    bool, typer.Option("--offline", help="Never download; fail if files are missing.")
+]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def resolve_data_dir(data_dir: Path | None) -> Path:
+    path = data_dir if data_dir is not None else default_data_dir()
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise K49Error(f"--data-dir {str(path).encode('utf-8', 'replace').decode()!r} is not "
+                       "valid UTF-8: use a folder whose name is UTF-8") from None
+    return path
+
+
+def mirror_urls(dataset: str, cli_urls: list[str] | None) -> list[str]:
+    """Mirrors from --base-url or K49_BASE_URL, the official host last."""
+    spec = get_spec(dataset)
+    if spec.synthetic or spec.folder:
+        return []
+    return base_urls_from(cli_urls or (), official=spec.official_url)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"k49 {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = None,
+) -> None:
+    """Train, compare and explain neural networks on Kuzushiji-49."""
+
+
+# Training options shared by `k49 train` and `k49 run`: help, choices and bounds come from
+# TrainConfig, which validates every value before anything is written.
+def config_option(field: str, *names: str) -> Any:
+    return typer.Option(*names, help=describe(field))
+
+
+Epochs = Annotated[int | None, config_option("epochs")]
+BatchSize = Annotated[int | None, config_option("batch_size", "--batch-size")]
+Lr = Annotated[float | None, config_option("lr")]
+Optimizer = Annotated[str | None, config_option("optimizer")]
+Loss = Annotated[str | None, config_option("loss")]
+ValFraction = Annotated[float | None, config_option("val_fraction", "--val-fraction")]
+LimitTrain = Annotated[int | None, config_option("limit_train", "--limit-train")]
+Mixup = Annotated[str | None, config_option("mixup")]
+Device = Annotated[str, config_option("device")]
+StorageUrl = Annotated[str | None, typer.Option(
+    help="Optuna storage URL, e.g. postgresql://user@host/db (default: SQLite in --out).")]
+StudyName = Annotated[str, typer.Option("--study", help="Study name on the storage.")]
+Artifacts = Annotated[str | None, typer.Option(
+    help="Also keep each run's checkpoints in this Optuna artifact store (a folder, or "
+    "s3://bucket with boto3), so a retry resumes on machines without a shared --out.")]
+Verify = Annotated[bool, typer.Option("--verify/--no-verify", help=describe("verify"))]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def given(**values) -> dict:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def validated(make):
+    """Build a pydantic object, turning a validation error into one line."""
+    try:
+        return make()
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = "-".join(str(p) for p in err["loc"]).replace("_", "-")
+        msg = err["msg"].removeprefix("Value error, ")
+        raise K49Error(f"--{where}: {msg}" if where else msg) from None
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise K49Error(f"--seeds must be integers separated by commas, got {text!r}") from None
+    if not seeds:
+        raise K49Error("--seeds is empty: give e.g. --seeds 0,1,2")
+    return seeds
+
+
