@@ -121,3 +121,14 @@ def summary_rows(study: Study) -> list[dict[str, Any]]:
                     row[c] = v if math.isfinite(v) else None
                 rows.append(row)
     return rows
+
+
+def finite_or_none(x: Any) -> float | None:
+    """`x` as a finite float, or None (missing, bool, NaN, inf, not a number)."""
+    if x is None or isinstance(x, bool):
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None

@@ -27,7 +27,7 @@ from markupsafe import Markup, escape
 
 from k49.errors import K49Error
 from k49.io import write_text
-from k49.report.aggregate import SUMMARY_COLUMNS, summary_rows
+from k49.report.aggregate import SUMMARY_COLUMNS, finite_or_none, summary_rows
 from k49.report.collect import Study
 from k49.viz import DPI, THEMES
 
@@ -57,54 +57,43 @@ EMBED_MODES = ("png", "svg")
 # Number formatting
 
 
-def _number(x: Any) -> float | None:
-    """`x` as a finite float, or None (missing, NaN, inf, not a number)."""
-    if x is None or isinstance(x, bool):
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 DASH = "—"
 
 
 def format_percent(x: Any, sd: Any = None) -> str:
     """0.12345 -> "12.35%"; with an sd: "12.35 ± 0.40%"."""
-    v = _number(x)
+    v = finite_or_none(x)
     if v is None:
         return DASH
-    s = _number(sd)
+    s = finite_or_none(sd)
     return f"{100 * v:.2f}%" if s is None else f"{100 * v:.2f} ± {100 * s:.2f}%"
 
 
 def format_fraction(x: Any, sd: Any = None, digits: int = 4) -> str:
     """0.912345 -> "0.9123" (AUCs); with an sd: "0.9123 ± 0.0040"."""
-    v = _number(x)
+    v = finite_or_none(x)
     if v is None:
         return DASH
-    s = _number(sd)
+    s = finite_or_none(sd)
     return f"{v:.{digits}f}" if s is None else f"{v:.{digits}f} ± {s:.{digits}f}"
 
 
 def format_int(x: Any, sd: Any = None) -> str:
     """1234567 -> "1,234,567" (an sd of 0, as for a model's parameters, is not shown)."""
-    v = _number(x)
+    v = finite_or_none(x)
     if v is None:
         return DASH
-    s = _number(sd)
+    s = finite_or_none(sd)
     text = f"{round(v):,}"
     return text if not s else f"{text} ± {round(s):,}"
 
 
 def format_flops(x: Any, sd: Any = None) -> str:
     """Forward FLOPs per image in millions: 856128 -> "0.86 M"."""
-    v = _number(x)
+    v = finite_or_none(x)
     if v is None:
         return DASH
-    s = _number(sd)
+    s = finite_or_none(sd)
     return f"{v / 1e6:,.2f} M" if not s else f"{v / 1e6:,.2f} ± {s / 1e6:,.2f} M"
 
 
@@ -120,10 +109,10 @@ def _seconds(v: float) -> str:
 
 def format_seconds(x: Any, sd: Any = None) -> str:
     """8.1 -> "8.1 s", 125 -> "2 min 05 s", 3720 -> "1 h 02 min"; with an sd: "8.1 ± 0.3 s"."""
-    v = _number(x)
+    v = finite_or_none(x)
     if v is None:
         return DASH
-    s = _number(sd)
+    s = finite_or_none(sd)
     if s is None:
         return _seconds(v)
     if v < 60 and s < 60:
@@ -192,7 +181,7 @@ def table_rows(study: Study) -> list[dict[str, Any]]:
                     seed = "" if r["seed"] is None else str(r["seed"])
                     cells.append({"text": seed or DASH, "value": seed})
             else:
-                value = _number(r.get(col.key))
+                value = finite_or_none(r.get(col.key))
                 text = col.fmt(value, sd.get(col.key)) if col.fmt else str(value)
                 cells.append({"text": text, "value": value})
         rows.append({"aggregate": aggregate, "cells": cells})
@@ -208,7 +197,7 @@ def _json_value(v: Any) -> Any:
         return v
     if isinstance(v, int):
         return v
-    n = _number(v)
+    n = finite_or_none(v)
     if n is None:
         return None
     return int(n) if hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iu" else n

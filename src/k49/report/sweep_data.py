@@ -3,11 +3,12 @@ importance, and how values are written for people."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from k49.report.aggregate import finite_or_none
 
 Summary = Mapping[str, Any]
 
@@ -16,17 +17,6 @@ OBJECTIVE_NAMES = {"val_balanced_accuracy": "validation balanced accuracy",
                    "train_seconds": "training time"}
 #: Parameters searched on a log scale (any other is when its values look log-uniform).
 LOG_PARAMS = ("lr", "learning_rate", "weight_decay")
-
-
-def number(x: Any) -> float | None:
-    """`x` as a finite float, or None (missing, bool, NaN, not a number)."""
-    if x is None or isinstance(x, bool):
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def objective_name(key: str) -> str:
@@ -54,7 +44,7 @@ def values(trial: Mapping[str, Any]) -> list[float | None]:
     v = trial.get("values")
     if v is None:
         return []
-    return [number(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
+    return [finite_or_none(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
 
 
 def value(trial: Mapping[str, Any], i: int = 0) -> float | None:
@@ -78,14 +68,14 @@ def complete(summary: Summary) -> list[dict[str, Any]]:
 def intermediate(trial: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """(epochs, per-epoch scores) of a trial, by epoch."""
     pts = sorted((int(k), v) for k, x in (trial.get("intermediate") or {}).items()
-                 if str(k).lstrip("-").isdigit() and (v := number(x)) is not None)
+                 if str(k).lstrip("-").isdigit() and (v := finite_or_none(x)) is not None)
     return np.array([p[0] for p in pts], dtype=float), np.array([p[1] for p in pts], dtype=float)
 
 
 def ranking(summary: Summary) -> list[tuple[str, float]]:
     """(parameter, importance) by decreasing importance; [] when not computed."""
     imp = (summary.get("importance") or {}).get("values") or {}
-    pairs = [(str(k), v) for k, x in imp.items() if (v := number(x)) is not None]
+    pairs = [(str(k), v) for k, x in imp.items() if (v := finite_or_none(x)) is not None]
     return sorted(pairs, key=lambda p: -p[1])
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -37,12 +36,7 @@ from pydantic import (
 from k49.errors import K49Error
 from k49.models.families import FAMILY_ARGS
 from k49.runs.config import TrainConfig
-from k49.study.suites import toml_location
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from k49.study.suites import read_toml, toml_location
 
 OBJECTIVES = {"val_balanced_accuracy": "maximize", "train_seconds": "minimize"}
 #: TrainConfig fields a sweep may vary.
@@ -133,17 +127,7 @@ def _validate(space: SearchSpace) -> None:
 def load_space(path: str | Path) -> SearchSpace:
     """The search space in TOML file `path`, validated; an error names the key and its line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise K49Error(f"cannot read search space {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise K49Error(f"search space {path} is not UTF-8 text: save it as UTF-8") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise K49Error(f"{path} is not valid TOML: {e}") from None
-    raw.setdefault("name", path.stem)
+    text, raw = read_toml(path, "search space")
     try:
         space = SearchSpace.model_validate(raw)
         _validate(space)

@@ -92,22 +92,29 @@ def toml_location(err: dict, text: str) -> str:
     return key
 
 
-def load_suite(name_or_path: str) -> Suite:
-    """A built-in suite by name, or a TOML suite file, validated."""
-    if not name_or_path.endswith(".toml"):
-        return builtin_suite(name_or_path)
-    path = Path(name_or_path)
+def read_toml(path: Path, what: str) -> tuple[str, dict[str, Any]]:
+    """(text, table) of TOML file `path`, its `name` defaulting to the file's stem; a file that
+    cannot be read, is not UTF-8 or not TOML is a one-line K49Error naming `what` it is."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise K49Error(f"cannot read suite file {path}: {e.strerror}") from None
+        raise K49Error(f"cannot read {what} {path}: {e.strerror}") from None
     except UnicodeDecodeError:
-        raise K49Error(f"suite file {path} is not UTF-8 text: save it as UTF-8") from None
+        raise K49Error(f"{what} {path} is not UTF-8 text: save it as UTF-8") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise K49Error(f"{path} is not valid TOML: {e}") from None
     raw.setdefault("name", path.stem)
+    return text, raw
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A built-in suite by name, or a TOML suite file, validated."""
+    if not name_or_path.endswith(".toml"):
+        return builtin_suite(name_or_path)
+    path = Path(name_or_path)
+    text, raw = read_toml(path, "suite file")
     try:
         suite = Suite.model_validate(raw)
     except ValidationError as e:
