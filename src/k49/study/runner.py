@@ -31,7 +31,7 @@ def work(storage: str | None = None, study: str = DEFAULT_STUDY, *, out: Path | 
     args = (url, study, out, threads, quiet, artifacts)
     if jobs == 1:
         return _work(*args)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=_worker_context()) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=worker_context()) as pool:
         return sum(f.result() for f in [pool.submit(_work, *args) for _ in range(jobs)])
 
 
@@ -57,7 +57,7 @@ def run_suite(specs: list[RunSpec], *, out: str | os.PathLike, jobs: int = 1,
     return results(handle, specs, since=before)
 
 
-def _worker_context():
+def worker_context():
     """Workers forked from a server that has imported torch and k49 once (where the platform
     has forkserver), so a worker starts in milliseconds instead of re-importing for seconds."""
     if "forkserver" in multiprocessing.get_all_start_methods():

@@ -29,7 +29,7 @@ from k49.models.families import FAMILY_ARGS
 from k49.runs.config import TrainConfig
 from k49.runs.rundir import RunDir
 from k49.study.api import StudyResult, run_study
-from k49.study.runner import _worker_context
+from k49.study.runner import worker_context
 from k49.study.space import MODEL_PARAMS, SearchSpace, load_space, suggest
 from k49.study.storage import open_storage, storage_url
 from k49.study.suites import Suite, SuiteModel
@@ -205,13 +205,12 @@ def run_sweep(space_file: str, *, trials: int = 40, timeout: float | None = None
     base = {"dataset": ds.name, "data_dir": str(ds.data_dir)}
     open_sweep(space, url, name, create=True)
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     base["threads"] = threads
     args = (str(space_file), url, name, out, base, trials, timeout)
     if jobs == 1:
         _optimize(*args, 0)
     else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=_worker_context()) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=worker_context()) as pool:
             for f in [pool.submit(_optimize, *args, i) for i in range(jobs)]:
                 f.result()
     study = open_sweep(space, url, name, create=False)
