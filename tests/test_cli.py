@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -137,6 +138,16 @@ def test_train_kill_9_then_rerun_resumes_to_identical_weights(synth_dir, tmp_pat
     a = load_file(str(tmp_path / "clean" / "model.safetensors"))
     b = load_file(str(run / "model.safetensors"))
     assert all(torch_equal(a[k], b[k]) for k in a)
+
+    # `k49 evaluate` prints every interval metric with its bootstrap interval and the verdict.
+    ev = k49("evaluate", str(tmp_path / "clean"))
+    assert ev.returncode == 0, ev.stderr
+    assert "1,000 stratified bootstrap resamples" in ev.stdout
+    for name in ("balanced accuracy", "macro F1", "macro AUC", "inverse-frequency AUC"):
+        line = next(x for x in ev.stdout.splitlines() if x.strip().startswith(name))
+        value, lo, hi = map(float, re.findall(r"[0-9.]+", line.split(name)[1])[:3])
+        assert lo <= value <= hi
+    assert "still improving" in ev.stdout or "converged" in ev.stdout
 
 
 def torch_equal(a, b) -> bool:

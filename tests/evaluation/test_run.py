@@ -10,6 +10,7 @@ from sklearn import metrics as skm
 
 from k49.errors import K49Error
 from k49.evaluation.run import evaluate_run
+from k49.evaluation.stats import bootstrap_intervals
 from k49.runs.config import TrainConfig
 from k49.training.trainer import train
 
@@ -34,6 +35,17 @@ def test_metrics_equal_sklearn_on_saved_predictions(run_dir):
         skm.roc_auc_score(y, p, multi_class="ovr", average="macro"), rel=1e-6)
     assert metrics["synthetic"] is True and metrics["label"] == "CNN_1_adam"
     assert metrics["params"] > 0 and metrics["train_seconds"] > 0
+
+
+def test_intervals_and_convergence_are_stored_and_recomputable_from_the_npz(run_dir):
+    metrics = evaluate_run(run_dir)
+    npz = np.load(run_dir / "test_predictions.npz")
+    assert metrics["intervals"] == bootstrap_intervals(npz["labels"], npz["probs"])
+    lo, hi = metrics["intervals"]["balanced_accuracy"]
+    assert lo <= metrics["balanced_accuracy"] <= hi
+    assert metrics["intervals"]["n_resamples"] == 1000
+    conv = metrics["convergence"]
+    assert conv["window_epochs"] == 1 and conv["still_improving"] is None  # one epoch
 
 
 def test_predictions_are_recomputed_from_the_weights(run_dir):

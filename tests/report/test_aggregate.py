@@ -70,3 +70,31 @@ def test_summary_rows_follow_the_same_policy():
     assert mean_row["ece"] == pytest.approx(0.1) and sd_row["ece"] is None  # one value: no sd
     assert mean_row["params"] == 10.0 and sd_row["params"] == 0.0
     assert mean_row["f1_macro"] is None and sd_row["f1_macro"] is None  # no value at all
+
+
+def test_intervals_come_from_the_runs_or_the_seeds():
+    ci = {"balanced_accuracy": [0.5, 0.6], "accuracy": [0.4, None]}
+    one = study_of(run("NN_1_sgd", 0, balanced_accuracy=0.55, intervals=ci),
+                   run("CNN_1_sgd", 0, balanced_accuracy=0.7))  # evaluated by an older k49
+    assert aggregate.interval(one, "NN_1_sgd") == (0.5, 0.6)  # the run's bootstrap interval
+    assert all(math.isnan(x) for x in aggregate.interval(one, "NN_1_sgd", "accuracy"))
+    assert all(math.isnan(x) for x in aggregate.interval(one, "CNN_1_sgd"))
+    seeds = study_of(*(run("NN_1_sgd", s, balanced_accuracy=v, intervals=ci)
+                       for s, v in enumerate((0.5, 0.6, 0.7))))
+    assert aggregate.interval(seeds, "NN_1_sgd") == pytest.approx(
+        aggregate.t_interval([0.5, 0.6, 0.7]))  # several seeds: the t interval of the mean
+    lows, highs = aggregate.intervals(one, ["NN_1_sgd", "CNN_1_sgd"], "balanced_accuracy")
+    assert lows[0] == 0.5 and math.isnan(highs[1])
+
+
+def test_still_improving_lists_the_seeds_and_marks_the_rows():
+    study = study_of(run("NN_1_sgd", 0, convergence={"still_improving": True}),
+                     run("NN_1_sgd", 1, convergence={"still_improving": False}),
+                     run("NN_1_sgd", 2, convergence=None),
+                     run("CNN_1_sgd", 0))
+    assert aggregate.still_improving(study, "NN_1_sgd") == [0]
+    assert aggregate.still_improving(study, "CNN_1_sgd") == []
+    rows = {(r["model"], r["seed"]): r for r in summary_rows(study)}
+    assert [rows[("NN_1_sgd", s)]["still_improving"] for s in (0, 1, 2, "mean", "sd")] == \
+        [True, False, None, True, None]
+    assert rows[("CNN_1_sgd", 0)]["still_improving"] is None

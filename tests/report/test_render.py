@@ -14,23 +14,27 @@ import pytest
 from fake_study import SEED_MODELS, make_study, tiny_figures
 
 from k49.errors import K49Error
+from k49.evaluation.stats import INTERVAL_METRICS, t_interval
 from k49.report.aggregate import SUMMARY_COLUMNS
 from k49.report.collect import load_study
 from k49.report.render import (
     COLUMNS,
     format_flops,
+    format_fraction,
     format_int,
     format_percent,
     format_seconds,
     md_escape,
     render_report,
+    table_rows,
     write_summary,
 )
+from k49.report.table import format_range, with_interval
 
-EXPECTED_COLUMNS = ["model", "seed", "dataset", "accuracy", "balanced_accuracy", "top5_accuracy",
-                    "auc_macro", "auc_inverse_frequency", "f1_macro", "ece", "params", "flops",
-                    "train_seconds"]
-METRICS = EXPECTED_COLUMNS[3:]
+METRICS = ["accuracy", "balanced_accuracy", "top5_accuracy", "auc_macro",
+           "auc_inverse_frequency", "f1_macro", "ece", "params", "flops", "train_seconds"]
+CI_COLUMNS = [f"{m}_ci_{end}" for m in INTERVAL_METRICS for end in ("low", "high")]
+EXPECTED_COLUMNS = ["model", "seed", "dataset", *METRICS, *CI_COLUMNS, "still_improving"]
 
 
 # --- fixtures: built once per module (evaluating a study's runs takes seconds) -----------------
@@ -122,6 +126,19 @@ def test_number_formats():
         assert fmt(None) == "—" and fmt(float("nan")) == "—"
 
 
+def test_interval_formats():
+    assert format_percent(0.87, digits=1) == "87.0%"
+    assert with_interval("87.0%", 0.859, 0.881) == "87.0% (85.9–88.1)"
+    assert with_interval(format_fraction(0.99123), 0.99012, 0.99204, 1.0, 4) == \
+        "0.9912 (0.9901–0.9920)"
+    assert with_interval(format_percent(0.87, 0.003, 1), 0.862, 0.878) == \
+        "87.0 ± 0.3% (86.2–87.8)"
+    # no interval (a run evaluated before intervals existed): the value alone, never a crash
+    assert with_interval("87.0%", None, 0.881) == "87.0%"
+    assert with_interval("—", 0.1, 0.2) == "—"
+    assert format_range(float("nan"), 0.2) == "—"
+
+
 def test_markdown_escaping_keeps_code_spans_and_model_names():
     assert md_escape("NN_2_adam beat *all* <b> | x") == "NN_2_adam beat \\*all\\* \\<b\\> \\| x"
     assert md_escape("rerun `k49 run *` now") == "rerun `k49 run *` now"
@@ -157,6 +174,18 @@ def test_summary_has_exactly_the_columns_and_mean_sd_rows(seeds_study, tmp_path)
             assert mean[key] == pytest.approx(np.mean(values), rel=1e-12, abs=1e-12)
             assert sd[key] == pytest.approx(np.std(values, ddof=1), rel=1e-9, abs=1e-12)
             assert float(mean_csv[key]) == pytest.approx(mean[key], rel=1e-12)
+        # a run's row: its bootstrap interval; the mean row: the t interval over the seeds
+        for run in runs:
+            row = next(r for r in json_rows if r["model"] == label and r["seed"] == run.seed)
+            for key in INTERVAL_METRICS:
+                assert [row[f"{key}_ci_low"], row[f"{key}_ci_high"]] == \
+                    pytest.approx(run.metrics["intervals"][key])
+            assert row["still_improving"] is True  # the fake runs were still climbing
+        lo, hi = t_interval([r.metrics["balanced_accuracy"] for r in runs])
+        assert (mean["balanced_accuracy_ci_low"], mean["balanced_accuracy_ci_high"]) == \
+            pytest.approx((lo, hi))
+        assert mean["still_improving"] is True and sd["still_improving"] is None
+        assert mean_csv["still_improving"] == "True"
         # the mean of a metric is the mean of the seeds' rows in the same file
         seed_rows = [r for r in json_rows if r["model"] == label and isinstance(r["seed"], int)]
         assert mean["balanced_accuracy"] == pytest.approx(
@@ -170,6 +199,14 @@ def test_summary_of_single_seeds_has_no_aggregate_rows(tmp_path):
     rows = json.loads(json_path.read_text())
     assert [(r["model"], r["seed"]) for r in rows] == [("NN_1_sgd", 0), ("CNN_1_adam", 0)]
     assert all(math.isfinite(r["balanced_accuracy"]) for r in rows)
+    # runs evaluated by an older k49 have no intervals: empty cells, the value alone in the table
+    for r in study.ok_runs:
+        r.metrics = {k: v for k, v in r.metrics.items() if k not in ("intervals", "convergence")}
+    _, json_path = write_summary(study, tmp_path)
+    rows = json.loads(json_path.read_text())
+    assert all(r[c] is None for r in rows for c in [*CI_COLUMNS, "still_improving"])
+    cells = dict(zip([c.key for c in COLUMNS], table_rows(study)[0]["cells"], strict=True))
+    assert re.fullmatch(r"\d+\.\d%", cells["balanced_accuracy"]["text"])
 
 
 # --- index.html ----------------------------------------------------------------------------------
@@ -224,21 +261,31 @@ def test_html_results_table(report, seeds_study):
     assert {h["data-type"] for h in p.headers if h["data-key"] in METRICS} == {"number"}
     keys = [c.key for c in COLUMNS]
     assert len(p.rows) == 4 * 3 + 4  # one row per run and one mean ± sd row per model
+    assert "with 95% intervals in brackets" in report["html"]
+    assert "Student&#39;s t interval of the mean" in report["html"]
     aggregates = [r for r in p.rows if "aggregate" in r["class"]]
     assert len(aggregates) == 4
     for row in aggregates:
         cells = dict(zip(keys, row["cells"], strict=True))
         label = cells["model"]["text"]
-        assert cells["seed"]["text"] == "mean ± sd (3 seeds)"
+        assert cells["seed"]["text"] == "mean ± sd (3 seeds, t 95% CI)"
         values = [r.metrics["balanced_accuracy"] for r in seeds_study.by_label(label)]
-        assert cells["balanced_accuracy"]["text"] == format_percent(np.mean(values),
-                                                                    np.std(values, ddof=1))
+        lo, hi = t_interval(values)
+        assert cells["balanced_accuracy"]["text"] == (
+            f"{format_percent(np.mean(values), np.std(values, ddof=1), digits=1)} "
+            f"({100 * lo:.1f}–{100 * hi:.1f})")
         assert float(cells["balanced_accuracy"]["value"]) == pytest.approx(np.mean(values))
     first = dict(zip(keys, p.rows[0]["cells"], strict=True))
     run = seeds_study.by_label(first["model"]["text"])[0]
     assert first["params"]["text"] == f"{run.metrics['params']:,}"
     assert first["flops"]["text"].endswith(" M")
-    assert re.fullmatch(r"\d+\.\d\d%", first["accuracy"]["text"])
+    # a run's cell: the value and its bootstrap interval, "(lo–hi)"
+    lo, hi = run.metrics["intervals"]["accuracy"]
+    assert first["accuracy"]["text"] == \
+        f"{100 * run.metrics['accuracy']:.1f}% ({100 * lo:.1f}–{100 * hi:.1f})"
+    assert re.fullmatch(r"\d+\.\d% \(\d+\.\d–\d+\.\d\)", first["accuracy"]["text"])
+    assert re.fullmatch(r"0\.\d{4} \(0\.\d{4}–0\.\d{4}\)", first["auc_macro"]["text"])
+    assert re.fullmatch(r"\d+\.\d%", first["top5_accuracy"]["text"])  # no interval
 
 
 def test_report_of_real_k49_has_no_synthetic_banner(tmp_path):
@@ -298,6 +345,7 @@ def test_readme_findings_table_and_failed_runs(report, seeds_study):
     lines = md.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("| Model | Seed |"))
     assert lines[header] == "| " + " | ".join(c.title for c in COLUMNS) + " |"
+    assert lines[header - 1] == ""  # else GitHub does not see a table
     assert lines[header + 1].startswith("| --- | --- | ---: |")
     body = []
     for line in lines[header + 2:]:
@@ -305,7 +353,8 @@ def test_readme_findings_table_and_failed_runs(report, seeds_study):
             break
         body.append(line)
     assert len(body) == 16
-    assert sum("**mean ± sd (3 seeds)**" in line for line in body) == 4
+    assert sum("**mean ± sd (3 seeds, t 95% CI)**" in line for line in body) == 4
+    assert "with 95% intervals in brackets" in md and "Those rows are in bold." in md
     assert all(line.count(" | ") == len(COLUMNS) - 1 for line in body)
     failed = md[md.index("## Missing or failed runs"):md.index("## Notes")]
     assert "**CNN_dense**, seed 0 (incomplete" in failed and "training did not finish" in failed

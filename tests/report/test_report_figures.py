@@ -8,10 +8,14 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from fake_study import make_study
+from fake_study import SEED_MODELS, make_study
+from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from k49.data.datasets import K49_CHARS
+from k49.evaluation.stats import t_interval
+from k49.report import aggregate
 from k49.report.collect import RunRecord, Study, load_study
 from k49.report.figures import (
     FIGURES,
@@ -23,8 +27,18 @@ from k49.report.figures import (
     figure_captions,
     report_figures,
 )
+from k49.report.figures.accuracy import accuracy_figure
+from k49.report.figures.auc import accuracy_vs_auc_figure, auc_inverse_frequency_figure
 from k49.report.figures.confusion import confused_pairs_figure
+from k49.report.figures.cost import cost_benefit_figure
+from k49.report.figures.curves import (
+    STILL_IMPROVING,
+    STILL_IMPROVING_MARK,
+    training_curves_all_figure,
+    training_curves_figure,
+)
 from k49.report.figures.imbalance import _swarm, recall_figure
+from k49.report.figures.inputs import interval_errors, seeds_note
 from k49.report.figures.registry import LABEL
 from k49.report.figures.style import thin
 from k49.viz import THEMES, save_figure
@@ -134,7 +148,7 @@ def test_failed_run_is_not_drawn_and_absent_pairs_are_skipped(fake_study_seeds, 
     assert all(p.parent.name == "light" for paths in written.values() for p in paths)
     assert not (out / "dark").exists()
     accuracy = svg_texts(out / "light" / "accuracy.svg")
-    assert "CNN_dense" not in accuracy and "mean ± sd over 3 seeds" in accuracy
+    assert "CNN_dense" not in accuracy and "mean over 3 seeds, 95% t intervals" in accuracy
     pairs = svg_texts(out / "light" / "auc_pairs.svg")
     assert "best NN vs best CNN" in pairs and "Adam" not in pairs
 
@@ -241,3 +255,183 @@ def test_swarm_spreads_equal_counts_without_overlap():
     x, placed = _swarm(np.full(40, 100.0), np.full(40, 0.5), (50, 2000), (0, 1), (8, 4), 11,
                        max_shift=2)
     assert placed.sum() == 5 and np.all(x[~placed] == 100)
+
+
+# ---------------------------------------------------------------------------------------------
+# Trustworthy findings: 95% intervals as error bars, runs still improving marked
+
+#: The models of `mixed_study`: three seeds, one seed, one seed without intervals.
+MANY, ONE, BARE = "NN_1_sgd", "CNN_1_sgd", "CNN_2_sgd"
+
+
+@pytest.fixture(scope="module")
+def mixed_study(tmp_path_factory):
+    """NN_1_sgd and NN_2_sgd with three seeds; CNN_1_sgd and CNN_2_sgd with one, CNN_2_sgd's
+    metrics without "intervals" (as runs evaluated before them). Every fake run climbs at each
+    epoch, so it is still improving; CNN_1_sgd and seed 1 of NN_1_sgd are made converged."""
+    root = tmp_path_factory.mktemp("mixed") / "study"
+    make_study(root, models=SEED_MODELS[:2], seeds=(0, 1, 2))
+    make_study(root, models=SEED_MODELS[6:8])
+    study = load_study(root)
+    del study.by_label(BARE)[0].metrics["intervals"]
+    for r in study.by_label(ONE) + [r for r in study.by_label(MANY) if r.seed == 1]:
+        r.metrics["convergence"]["still_improving"] = False
+    return study
+
+
+def draw(make) -> Figure:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NaN or shape warning from a missing interval
+        with viz_theme("light"):
+            return make()
+
+
+def error_extents(ax) -> tuple[dict, dict]:
+    """The error bars drawn on `ax`: {(x, y of the point): (low, high)} of the vertical bars
+    and of the horizontal ones."""
+    vertical, horizontal = {}, {}
+    for c in ax.containers:
+        if not isinstance(c, ErrorbarContainer):
+            continue
+        for seg in c.lines[2][0].get_segments():
+            (x0, y0), (x1, y1) = seg
+            if x0 == x1:
+                vertical[round(x0, 9)] = (min(y0, y1), max(y0, y1))
+            else:
+                horizontal[round(y0, 9)] = (min(x0, x1), max(x0, x1))
+    return vertical, horizontal
+
+
+def test_interval_errors_are_lengths_below_and_above_and_nan_without_interval():
+    err = interval_errors(np.array([0.5, 0.7, np.nan, 0.4, 0.3]),
+                          np.array([0.4, np.nan, 0.1, 0.45, 0.2]),
+                          np.array([0.55, 0.9, 0.2, 0.5, 0.35]))
+    np.testing.assert_allclose(err[:, 0], [0.1, 0.05])
+    assert np.isnan(err[:, 1:3]).all()  # no interval, no value: no bar
+    np.testing.assert_allclose(err[:, 3], [0.0, 0.1])  # value below its interval: never < 0
+    np.testing.assert_allclose(err[:, 4], [0.1, 0.05])
+
+
+def test_the_intervals_shown_are_t_over_seeds_and_bootstrap_for_one_seed(mixed_study):
+    study = mixed_study
+    for key in ("accuracy", "balanced_accuracy"):
+        values = aggregate.metric_values(study, MANY, key)
+        assert len(values) == 3
+        np.testing.assert_allclose(aggregate.interval(study, MANY, key), t_interval(values))
+        run = study.by_label(ONE)[0].metrics
+        assert aggregate.interval(study, ONE, key) == tuple(run["intervals"][key])
+        assert np.isnan(aggregate.interval(study, BARE, key)).all()
+
+
+def test_accuracy_error_bars_are_the_95_intervals(mixed_study):
+    study = mixed_study
+    labels = study.labels()
+    assert labels == ["NN_1_sgd", "NN_2_sgd", ONE, BARE]
+    ax = draw(accuracy_figure(FigureInputs(study))).axes[0]
+    vertical, horizontal = error_extents(ax)
+    assert not horizontal
+    expected = {}
+    for dx, key in ((-0.2, "accuracy"), (0.2, "balanced_accuracy")):
+        lows, highs = aggregate.intervals(study, labels, key)
+        expected.update({round(i + dx, 9): (lo, hi) for i, (lo, hi)
+                         in enumerate(zip(lows, highs, strict=True)) if np.isfinite(lo)})
+        # Each bar is the mean over the model's seeds (the one run's value for one seed).
+        heights = {round(p.get_x() + p.get_width() / 2, 9): p.get_height() for p in ax.patches}
+        for i, lb in enumerate(labels):
+            assert heights[round(i + dx, 9)] == pytest.approx(aggregate.metric_mean(study, lb, key))
+    # Both models' bars, every bar but the model without intervals, exactly its interval.
+    assert sorted(vertical) == sorted(expected) and len(expected) == 2 * 3
+    for x, (lo, hi) in expected.items():
+        assert vertical[x] == pytest.approx((lo, hi), abs=1e-12)
+        assert lo < hi
+    assert all(round(3 + dx, 9) not in vertical for dx in (-0.2, 0.2))  # BARE: no error bar
+    texts = [t.get_text() for t in ax.texts] + [ax.get_title("left")]
+    assert "mean over 1–3 seeds, 95% intervals" in texts
+
+
+def test_scatter_figures_error_bars_are_the_95_intervals(mixed_study):
+    study = mixed_study
+    labels = study.labels()
+    lows, highs = aggregate.intervals(study, labels, "balanced_accuracy")
+    params_axes, time_axes = draw(cost_benefit_figure(FigureInputs(study))).axes
+    for ax in (params_axes, time_axes):
+        vertical, horizontal = error_extents(ax)
+        assert not horizontal and len(vertical) == 3  # BARE has none
+        xs = aggregate.mean_sd(study, labels, "params" if ax is params_axes
+                               else "train_seconds")[0]
+        for i in range(3):
+            assert vertical[round(xs[i], 9)] == pytest.approx((lows[i], highs[i]), abs=1e-12)
+
+    ax = draw(accuracy_vs_auc_figure(FigureInputs(study))).axes[0]
+    vertical, horizontal = error_extents(ax)
+    auc = aggregate.mean_sd(study, labels, "auc_inverse_frequency")[0]
+    acc = aggregate.mean_sd(study, labels, "accuracy")[0]
+    acc_lo, acc_hi = aggregate.intervals(study, labels, "accuracy")
+    auc_lo, auc_hi = aggregate.intervals(study, labels, "auc_inverse_frequency")
+    assert len(vertical) == len(horizontal) == 3
+    for i in range(3):
+        assert vertical[round(auc[i], 9)] == pytest.approx((acc_lo[i], acc_hi[i]), abs=1e-12)
+        assert horizontal[round(acc[i], 9)] == pytest.approx((auc_lo[i], auc_hi[i]), abs=1e-12)
+
+
+def test_figures_without_any_interval_draw_no_error_bar(mixed_study):
+    study = Study(mixed_study.root, mixed_study.by_label(BARE), mixed_study.spec)
+    inputs = FigureInputs(study)
+    for build in (accuracy_figure, cost_benefit_figure, accuracy_vs_auc_figure,
+                  auc_inverse_frequency_figure):
+        fig = draw(build(inputs))
+        assert not [c for ax in fig.axes for c in ax.containers
+                    if isinstance(c, ErrorbarContainer)], build.__name__
+    assert seeds_note(study, [BARE]) == "one seed per model, 95% bootstrap intervals"
+
+
+def figure_texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.findobj(Text)]
+
+
+def test_training_curves_say_when_a_run_was_still_improving(mixed_study):
+    study = mixed_study
+    assert aggregate.still_improving(study, MANY) == [0, 2]
+    assert aggregate.still_improving(study, ONE) == []
+    many = figure_texts(draw(training_curves_figure(FigureInputs(study), MANY)))
+    assert f"{STILL_IMPROVING}\n(seeds 0, 2 of 3)" in many
+    one_seed = figure_texts(draw(training_curves_figure(FigureInputs(study), BARE)))
+    assert STILL_IMPROVING in one_seed  # one seed: no list of seeds
+    converged = figure_texts(draw(training_curves_figure(FigureInputs(study), ONE)))
+    assert not [t for t in converged if "still improving" in t]
+
+
+def test_overlaid_curves_mark_the_end_of_curves_still_improving(mixed_study):
+    study = mixed_study
+    fig = draw(training_curves_all_figure(FigureInputs(study)))
+    improving = [lb for lb in study.labels() if lb != ONE]
+    for ax in fig.axes[:2]:
+        marks = {ln.get_label(): ln for ln in ax.lines if ln.get_label().startswith("_still")}
+        assert sorted(marks) == sorted(STILL_IMPROVING_MARK.format(label=lb) for lb in improving)
+        curves = {ln.get_label(): ln for ln in ax.lines}
+        for lb in improving:
+            mark, curve = marks[STILL_IMPROVING_MARK.format(label=lb)], curves[lb]
+            # One open marker, at the curve's last point, in the curve's colour.
+            assert list(mark.get_xdata()) == [curve.get_xdata()[-1]]
+            assert list(mark.get_ydata()) == [curve.get_ydata()[-1]]
+            assert mark.get_markerfacecolor() == "none"
+            assert mark.get_color() == curve.get_color()
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert legend == study.labels() + [STILL_IMPROVING]
+
+    # No model still improving: no marker and no legend entry.
+    converged = Study(study.root, study.by_label(ONE), study.spec)
+    fig = draw(training_curves_all_figure(FigureInputs(converged)))
+    assert not [ln for ax in fig.axes for ln in ax.lines
+                if ln.get_label().startswith("_still")]
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == [ONE]
+
+
+def test_captions_say_what_error_bars_and_marks_are():
+    captions = figure_captions()
+    for stem in ("accuracy", "cost_benefit", "accuracy_vs_auc", "auc_inverse_frequency"):
+        assert "95% intervals: bootstrap over test images for one seed, t interval over seeds " \
+               "for several" in captions[stem], stem
+        assert "standard deviation" not in captions[stem]
+    assert "still improving when training stopped" in captions["training_curves_<label>"]
+    assert "still improving when training stopped" in captions["training_curves_all"]

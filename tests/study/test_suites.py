@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from k49.errors import K49Error
+from k49.study.api import demo_suite
 from k49.study.runner import run_suite
 from k49.study.suites import builtin_suite, load_suite, plan
 
@@ -48,6 +51,33 @@ loss = "focal"
     assert specs[0].config.batch_size == 64  # command-line override
     assert specs[2].config.loss == "focal"
     assert specs[1].run_dir == tmp_path / "out" / "NN_1_sgd" / "seed-1"
+
+
+def test_a_model_can_have_its_own_seeds(tmp_path):
+    suite = load_suite(write(tmp_path, """
+name = "cheap-seeds"
+[[models]]
+name = "NN_1_sgd"
+seeds = [0, 1, 2]
+[[models]]
+name = "CNN_1_sgd"
+"""))
+    specs = plan(suite, [5], tmp_path / "out")
+    assert [(s.label, s.config.seed) for s in specs] == [
+        ("NN_1_sgd", 0), ("NN_1_sgd", 1), ("NN_1_sgd", 2), ("CNN_1_sgd", 5)]
+    with pytest.raises(K49Error, match=r"models\[0\]\.seeds"):
+        load_suite(write(tmp_path, '[[models]]\nname = "NN_1_sgd"\nseeds = [-1]\n'))
+
+
+def test_the_demo_runs_three_seeds_of_the_six_mlps():
+    specs = plan(demo_suite(), [0], Path("out"))
+    seeds = {}
+    for s in specs:
+        seeds.setdefault(s.label, []).append(s.config.seed)
+    assert len(seeds) == 12
+    assert sorted(lb for lb, v in seeds.items() if v == [0, 1, 2]) == sorted(
+        lb for lb in seeds if lb.startswith("NN_"))
+    assert all(v == [0] for lb, v in seeds.items() if lb.startswith("CNN_"))
 
 
 def test_bad_key_names_key_and_line(tmp_path):

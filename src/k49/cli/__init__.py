@@ -108,11 +108,29 @@ def evaluate_cmd(
 
     m = evaluate_run(run_dir)
     tag = " (synthetic data, not K49)" if m["synthetic"] else ""
+    iv = m["intervals"]
+
+    def show(key: str, percent: bool) -> str:
+        lo, hi = iv[key]
+        if percent:
+            return f"{100 * m[key]:.2f}% ({100 * lo:.2f}–{100 * hi:.2f})"
+        return f"{m[key]:.4f} ({lo:.4f}–{hi:.4f})"
+
     console.print(
-        f"{m['label']} seed {m['seed']} on {m['dataset']}{tag}: accuracy {m['accuracy']:.4f}, "
-        f"balanced accuracy {m['balanced_accuracy']:.4f}, macro AUC {m['auc_macro']:.4f}, "
-        f"inverse-frequency AUC {m['auc_inverse_frequency']:.4f}; written to "
-        f"{RunDir(run_dir).file(RunDir.METRICS)}", highlight=False)
+        f"{m['label']} seed {m['seed']} on {m['dataset']}{tag}, {m['n_samples']:,} test images, "
+        f"with {iv['level']:.0%} intervals ({iv['n_resamples']:,} stratified bootstrap "
+        f"resamples, seed {iv['seed']}):", highlight=False)
+    for key, name, percent in (("accuracy", "accuracy", True),
+                               ("balanced_accuracy", "balanced accuracy", True),
+                               ("f1_macro", "macro F1", True), ("auc_macro", "macro AUC", False),
+                               ("auc_inverse_frequency", "inverse-frequency AUC", False)):
+        console.print(f"  {name:<22} {show(key, percent)}", highlight=False)
+    verdict = (m.get("convergence") or {}).get("still_improving")
+    if verdict is not None:
+        console.print("  still improving when training stopped: more epochs would change these"
+                      if verdict else "  converged: validation scores had stopped improving",
+                      highlight=False)
+    console.print(f"written to {RunDir(run_dir).file(RunDir.METRICS)}", highlight=False)
 
 
 #: click's error classes, from typer (newer typer releases vendor their own click).

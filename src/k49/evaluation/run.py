@@ -9,7 +9,9 @@ import numpy as np
 
 from k49.data.load import load_dataset
 from k49.errors import K49Error
+from k49.evaluation.convergence import convergence
 from k49.evaluation.metrics import evaluate
+from k49.evaluation.stats import bootstrap_intervals
 from k49.models import create_model, get_entry, model_info
 from k49.models.inference import predict_proba, resolve_device
 from k49.runs.rundir import RunDir
@@ -36,7 +38,8 @@ def predict_from_weights(run: RunDir, config: dict[str, Any]) -> tuple[np.ndarra
 
 
 def evaluate_run(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
-    """Compute, write and return the run's metrics.json."""
+    """Compute, write and return the run's metrics.json: every metric of `evaluate`, the
+    bootstrap intervals of `bootstrap_intervals` and the `convergence` verdict."""
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     if not run.exists:
         raise K49Error(f"{run.path} is not a run directory (no {RunDir.CONFIG}): "
@@ -48,6 +51,7 @@ def evaluate_run(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
         labels, probs = predict_from_weights(run, config)
     try:
         result = evaluate(labels, probs)
+        intervals = bootstrap_intervals(labels, probs)
     except ValueError as e:
         raise K49Error(f"{run.file(RunDir.PREDICTIONS)}: {e}") from None
     cfg = config["config"]
@@ -67,6 +71,8 @@ def evaluate_run(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
         "train_seconds": run.read_timings().get("train_seconds"),
         "epochs": cfg.get("epochs"),
         **result,
+        "intervals": intervals,
+        "convergence": convergence(run.read_history()) if run.has_history else None,
     }
     run.write_metrics(metrics)
     return metrics

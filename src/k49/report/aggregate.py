@@ -20,15 +20,23 @@ from typing import Any
 
 import numpy as np
 
+from k49.evaluation.stats import INTERVAL_METRICS, t_interval
 from k49.report.collect import Study
 
 #: The metric models are ranked by (the K49 authors' headline metric).
 RANKING_METRIC = "balanced_accuracy"
 
-#: Columns of summary.csv / summary.json, in order.
+#: Columns of summary.csv / summary.json, in order. A run's row has the bootstrap interval of
+#: each INTERVAL_METRICS metric (<metric>_ci_low/_ci_high); a "mean" row, the t interval over
+#: the seeds; `still_improving` is the convergence verdict (a mean row: any seed).
+NUMBER_COLUMNS = (
+    "accuracy", "balanced_accuracy", "top5_accuracy", "auc_macro", "auc_inverse_frequency",
+    "f1_macro", "ece", "params", "flops", "train_seconds",
+)
 SUMMARY_COLUMNS = (
-    "model", "seed", "dataset", "accuracy", "balanced_accuracy", "top5_accuracy", "auc_macro",
-    "auc_inverse_frequency", "f1_macro", "ece", "params", "flops", "train_seconds",
+    "model", "seed", "dataset", *NUMBER_COLUMNS,
+    *(f"{m}_ci_{end}" for m in INTERVAL_METRICS for end in ("low", "high")),
+    "still_improving",
 )
 
 
@@ -89,6 +97,39 @@ def per_class_mean(study: Study, label: str, key: str) -> np.ndarray | None:
     return column_mean(rows) if rows else None
 
 
+def run_interval(metrics: dict[str, Any], key: str) -> tuple[float, float]:
+    """A run's bootstrap interval of `key` from its metrics.json (NaN when it has none)."""
+    ci = (metrics.get("intervals") or {}).get(key)
+    if not isinstance(ci, list | tuple) or len(ci) != 2:
+        return math.nan, math.nan
+    lo, hi = (finite_or_none(v) for v in ci)
+    return (math.nan, math.nan) if lo is None or hi is None else (lo, hi)
+
+
+def interval(study: Study, label: str, key: str = RANKING_METRIC) -> tuple[float, float]:
+    """The 95% interval shown for `label`'s `key`: with several seeds, Student's t interval of
+    the mean over the seeds; with one, its bootstrap interval over the test images."""
+    runs = study.by_label(label)
+    values = metric_values(study, label, key)
+    if len(values) > 1:  # clipped: every interval metric lies in [0, 1]
+        lo, hi = t_interval(values)
+        return max(lo, 0.0), min(hi, 1.0)
+    return run_interval(runs[0].metrics, key) if len(runs) == 1 else (math.nan, math.nan)
+
+
+def intervals(study: Study, labels: Sequence[str], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """`interval` of each label: (lows, highs)."""
+    pairs = [interval(study, lb, key) for lb in labels]
+    return (np.array([p[0] for p in pairs], dtype=np.float64),
+            np.array([p[1] for p in pairs], dtype=np.float64))
+
+
+def still_improving(study: Study, label: str) -> list[int | None]:
+    """The seeds of `label` that were still improving when training stopped."""
+    return [r.seed for r in study.by_label(label)
+            if (r.metrics.get("convergence") or {}).get("still_improving")]
+
+
 def best(study: Study, labels: Sequence[str], key: str = RANKING_METRIC) -> str | None:
     """The label among `labels` with the highest mean of `key` over its seeds (None if none
     has a value)."""
@@ -111,14 +152,25 @@ def summary_rows(study: Study) -> list[dict[str, Any]]:
         runs = sorted(study.by_label(label), key=lambda r: r.seed or 0)
         for r in runs:
             row = {c: r.metrics.get(c) for c in SUMMARY_COLUMNS}
-            row.update(model=label, seed=r.seed, dataset=study.spec.name)
+            row.update(model=label, seed=r.seed, dataset=study.spec.name,
+                       still_improving=(r.metrics.get("convergence") or {}).get("still_improving"))
+            for m in INTERVAL_METRICS:
+                lo, hi = run_interval(r.metrics, m)
+                row[f"{m}_ci_low"], row[f"{m}_ci_high"] = finite_or_none(lo), finite_or_none(hi)
             rows.append(row)
         if len(runs) > 1:
             for stat, fn in (("mean", mean), ("sd", sd)):
                 row = {"model": label, "seed": stat, "dataset": study.spec.name}
-                for c in SUMMARY_COLUMNS[3:]:
+                for c in NUMBER_COLUMNS:
                     v = fn(r.metrics.get(c) for r in runs)
                     row[c] = v if math.isfinite(v) else None
+                for m in INTERVAL_METRICS:
+                    lo, hi = (interval(study, label, m) if stat == "mean"
+                              else (math.nan, math.nan))
+                    row[f"{m}_ci_low"], row[f"{m}_ci_high"] = (finite_or_none(lo),
+                                                               finite_or_none(hi))
+                row["still_improving"] = bool(still_improving(study, label)) if stat == "mean" \
+                    else None
                 rows.append(row)
     return rows
 

@@ -11,8 +11,10 @@ import numpy as np
 
 from k49.data.load import load_dataset
 from k49.errors import K49Error
+from k49.evaluation.convergence import RULE
 from k49.io import remove_stale_parts
 from k49.report.collect import Study, load_study
+from k49.report.comparisons import compare_all, statistics_note, write_comparisons
 from k49.report.figures import figure_captions, report_figures
 from k49.report.findings import findings
 from k49.report.render import render_report, write_summary
@@ -35,7 +37,7 @@ def _dataset_arrays(study: Study) -> tuple[np.ndarray | None, np.ndarray | None]
     return np.bincount(ds.train_labels, minlength=ds.n_classes), ds.test_images
 
 
-def _notes(study: Study, seconds: dict[str, float]) -> dict[str, Any]:
+def _notes(study: Study, seconds: dict[str, float], compared: dict[str, Any]) -> dict[str, Any]:
     runs = study.ok_runs
     configs = [r.config.get("config", {}) for r in runs]
     first = runs[0].config if runs else {}
@@ -59,6 +61,8 @@ def _notes(study: Study, seconds: dict[str, float]) -> dict[str, Any]:
         "test_size": first.get("dataset", {}).get("test_size"),
         "versions": first.get("versions", {}),
         "device": first.get("device", {}),
+        "statistics": statistics_note(study, compared),
+        "convergence": RULE,
         "report_seconds": seconds,
     }
 
@@ -66,7 +70,11 @@ def _notes(study: Study, seconds: dict[str, float]) -> dict[str, Any]:
 def build_report(root: str | os.PathLike, *, recompute: bool = False,
                  extra_notes: dict[str, Any] | None = None,
                  sweep: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write ROOT/report/{index.html, README.md, figures/} and ROOT/summary.{csv,json}.
+    """Write ROOT/report/{index.html, README.md, comparisons.json, figures/} and
+    ROOT/summary.{csv,json}.
+
+    comparisons.json holds every comparison's numbers (see `k49.report.comparisons`): each
+    interval and p-value of the findings can be recomputed from it and the runs' predictions.
 
     `sweep`, a sweep summary (see `k49.report.sweep`), adds its figures (sweep_*), findings and
     a "Sweep" section.
@@ -82,14 +90,18 @@ def build_report(root: str | os.PathLike, *, recompute: bool = False,
                              test_images=test_images)
     swept = sweep_figures(sweep, out / "figures") if sweep is not None else {}
     t_fig = time.perf_counter()
-    lines = findings(study, train_counts) + (sweep_findings(sweep) if sweep is not None else [])
+    compared = compare_all(study)
+    comparisons_path = write_comparisons(compared, out / "comparisons.json")
+    t_cmp = time.perf_counter()
+    lines = (findings(study, train_counts, compared)
+             + (sweep_findings(sweep) if sweep is not None else []))
     csv_path, json_path = write_summary(study, root)
-    seconds = {"evaluation": t_eval - t0, "figures": t_fig - t_eval}
-    notes = {**_notes(study, seconds), **(extra_notes or {})}
+    seconds = {"evaluation": t_eval - t0, "figures": t_fig - t_eval, "comparisons": t_cmp - t_fig}
+    notes = {**_notes(study, seconds, compared), **(extra_notes or {})}
     section = None if sweep is None else sweep_section(sweep, swept, tested=study.labels())
     html, md = render_report(study, figures, figure_captions(study), lines, notes, out,
                              sweep=section)
     seconds["total"] = time.perf_counter() - t0
     return {"html": html, "markdown": md, "summary_csv": csv_path, "summary_json": json_path,
-            "figures": figures, "sweep_figures": swept, "findings": lines, "seconds": seconds,
-            "study": study}
+            "comparisons": comparisons_path, "figures": figures, "sweep_figures": swept,
+            "findings": lines, "seconds": seconds, "study": study}

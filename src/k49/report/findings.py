@@ -1,102 +1,180 @@
 """The report's findings, written from the numbers (never fixed prose).
 
-Each finding compares runs by mean balanced accuracy over their seeds; with several seeds a
-Welch t-test says whether the difference stands out from seed-to-seed noise.
+Every comparison of two models is a test (see `k49.report.comparisons`): a finding says one
+model beat another only when the Holm-adjusted p-value is below 0.05 and the 95% interval of the
+difference excludes 0, and otherwise that there is no detectable difference. A comparison
+resting on a run that was still improving when training stopped says it holds for that
+training budget only.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
-from scipy.stats import ttest_ind
 
 from k49.report import aggregate
 from k49.report.collect import Study
+from k49.report.comparisons import ALPHA, NOUNS, WELCH, compare_all
 
 METRIC = aggregate.RANKING_METRIC
+DASH = "—"
 
 
 def _pts(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
-def _stats(study: Study, label: str, key: str = METRIC) -> tuple[float, float, int]:
-    """Mean, sd and number of the seeds' values (see `aggregate`)."""
-    values = aggregate.metric_values(study, label, key)
-    return aggregate.mean(values), aggregate.sd(values), len(values)
+def _num(x: float, digits: int) -> str:
+    return f"{x:.{digits}f}".replace("-", "−")
+
+
+def points(*values: float) -> list[str]:
+    """Differences in points (1 point = 0.01), with one decimal unless a non-zero value would
+    round to zero ("0.04", never "0.0" for an interval that excludes 0); DASH if not finite."""
+    finite = [100 * v for v in values if math.isfinite(v)]
+    digits = 1
+    while digits < 3 and any(v != 0 and round(abs(v), digits) == 0 for v in finite):
+        digits += 1
+    return [_num(100 * v, digits) if math.isfinite(v) else DASH for v in values]
+
+
+def format_p(p: float) -> str:
+    """"p < 0.001" or "p = 0.041"."""
+    if not math.isfinite(p):
+        return f"p {DASH}"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
+def _level(study: Study, label: str) -> str:
+    """"87.0%" for one seed, "87.0 ± 0.3%" for several (mean ± sd)."""
+    values = aggregate.metric_values(study, label, METRIC)
+    mean, sd = aggregate.mean(values), aggregate.sd(values)
+    if not math.isfinite(mean):
+        return DASH
+    return f"{100 * mean:.1f}%" if len(values) < 2 else f"{100 * mean:.1f} ± {100 * sd:.1f}%"
+
+
+def _interval(study: Study, label: str) -> str:
+    lo, hi = aggregate.interval(study, label, METRIC)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "95% CI —"
+    kind = "t 95% CI" if len(aggregate.metric_values(study, label, METRIC)) > 1 else "95% CI"
+    return f"{kind} {100 * lo:.1f}–{100 * hi:.1f}"
 
 
 def _show(study: Study, label: str) -> str:
-    mean, sd, n = _stats(study, label)
-    return f"{label} {_pts(mean)}%" + (f" ± {_pts(sd)}" if n > 1 else "")
+    n = len(aggregate.metric_values(study, label, METRIC))
+    seeds = f" over {n} seeds" if n > 1 else ""
+    return f"{label} {_level(study, label)} balanced accuracy{seeds} ({_interval(study, label)})"
 
 
-def compare(study: Study, a: str, b: str, what: str) -> str | None:
-    """'<winner> beat <loser> ... by N points' for two labels, or None if either is missing."""
-    if not (study.by_label(a) and study.by_label(b)):
+def _names(labels: Sequence[str]) -> str:
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def _budget(study: Study, c: dict[str, Any]) -> str:
+    """" X was still improving: ... holds for this budget only." (or "")."""
+    names = []
+    for label in (c["a"], c["b"]):
+        seeds = c["still_improving"][label]
+        if not seeds:
+            continue
+        n = len(study.by_label(label))
+        if n > 1:
+            which = ", ".join(str(s) for s in seeds)
+            label += (f" (all {n} seeds)" if len(seeds) == n else
+                      f" ({'seed' if len(seeds) == 1 else 'seeds'} {which} of {n})")
+        names.append(label)
+    if not names:
+        return ""
+    verb = "was" if len(names) == 1 else "were"
+    return (f" {_names(names)} {verb} still improving when training stopped: "
+            f"{NOUNS[c['kind']]} holds for this budget only.")
+
+
+def _on_seed(study: Study, c: dict[str, Any]) -> str:
+    if "seed_a" not in c:
+        return ""
+    sa, sb = c["seed_a"], c["seed_b"]
+    if max(len(study.by_label(c["a"])), len(study.by_label(c["b"]))) < 2 and sa == sb:
+        return ""
+    return f" on seed {sa}" if sa == sb else f" on seeds {sa} and {sb}"
+
+
+def _per_seed(c: dict[str, Any], winner: str) -> str:
+    """"; per seed, unadjusted McNemar p < 0.05 for X on 3 of 3" (or "")."""
+    rows = c.get("per_seed") or []
+    if not rows:
+        return ""
+    sign = 1 if winner == c["a"] else -1
+    loser = c["b"] if winner == c["a"] else c["a"]
+    hits = [r for r in rows if r["mcnemar"]["p"] < ALPHA]
+    mine = sum(sign * (r["mcnemar"]["a_only"] - r["mcnemar"]["b_only"]) > 0 for r in hits)
+    text = f"; per seed, unadjusted McNemar p < {ALPHA} for {winner} on {mine} of {len(rows)}"
+    if len(hits) > mine:
+        text += f" and for {loser} on {len(hits) - mine}"
+    return text
+
+
+def comparison_sentence(study: Study, c: dict[str, Any]) -> str:
+    """One comparison of `compare_all` in words (see the module)."""
+    a, b = c["a"], c["b"]
+    lo, hi = c["ci"]
+    welch = c["test"] == WELCH
+    test = (f"Welch t-test {format_p(c['p_adjusted'])}" if welch
+            else f"McNemar {format_p(c['p_adjusted'])}") + ", Holm-adjusted"
+    title = c["title"]
+    if c["test"] is None:
+        body = (f"{a} {_level(study, a)} against {b} {_level(study, b)}; no paired test was "
+                f"possible ({c['reason']}), so neither is said to beat the other.")
+    elif c["significant"]:
+        winner, loser = (a, b) if c["winner"] == a else (b, a)
+        sign = 1 if winner == a else -1
+        d, lo_w, hi_w = points(sign * c["difference"], *sorted((sign * lo, sign * hi)))
+        if welch:
+            na, nb = len(c["values_a"]), len(c["values_b"])
+            nw, nl = (na, nb) if winner == a else (nb, na)
+            over = f" over {nw} seeds each" if nw == nl else f" over {nw} and {nl} seeds"
+        else:
+            over = _on_seed(study, c)
+        body = (f"{winner} beat {loser} by {d} points of balanced accuracy{over}, "
+                f"{_level(study, winner)} against {_level(study, loser)} "
+                f"(95% CI {lo_w}–{hi_w}; {test}{_per_seed(c, winner)}).")
+        if c["kind"] == "batchnorm":
+            stem = b
+            title = f"BatchNorm {'helped' if winner == a else 'hurt'} {stem}"
+    else:
+        d, lo_t, hi_t = points(c["difference"], lo, hi)
+        over = "" if welch else _on_seed(study, c)
+        top = a if c["difference"] >= 0 else b
+        excludes_zero = math.isfinite(lo) and math.isfinite(hi) and (lo > 0 or hi < 0)
+        # An interval clear of 0 with a test that does not reject (after Holm) is no win either.
+        what = "no significant difference" if excludes_zero else "no detectable difference"
+        but = ", but" if excludes_zero else ";"
+        body = (f"{what} in balanced accuracy between {a} and {b}{over}, "
+                f"{_level(study, a)} against {_level(study, b)} ({a} − {b}: {d} points, "
+                f"95% CI {lo_t} to {hi_t}{but} {test}{_per_seed(c, top)}).")
+    return f"{title}: {body}{_budget(study, c)}"
+
+
+def holm_note(result: dict[str, Any]) -> str | None:
+    m = result["family_size"]
+    if not result["comparisons"]:
         return None
-    (ma, _, na), (mb, _, nb) = _stats(study, a), _stats(study, b)
-    winner, loser = (a, b) if ma >= mb else (b, a)
-    gap = abs(ma - mb)
-    noise = ""
-    if na > 1 and nb > 1:
-        p = welch_p(study, a, b)
-        noise = (f" — significant over seeds (Welch t-test p = {p:.3g})" if p < 0.05
-                 else f" — not significant over seeds (Welch t-test p = {p:.2g}): "
-                      "within seed noise")
-    return (f"{what}: {winner} beat {loser} by {_pts(gap)} points of balanced accuracy "
-            f"({_show(study, a)} vs {_show(study, b)}){noise}.")
+    return (f"p-values are Holm-adjusted over the {m} comparison{'s' if m != 1 else ''} of this "
+            f"report; a model is said to beat another only when the adjusted p < {ALPHA} and the "
+            "95% CI of the difference excludes 0.")
 
 
-def welch_p(study: Study, a: str, b: str, key: str = METRIC) -> float:
-    """Two-sided Welch t-test p-value of `key` between the seeds of two runs."""
-    xa, xb = aggregate.metric_values(study, a, key), aggregate.metric_values(study, b, key)
-    if np.std(xa) == 0 and np.std(xb) == 0:
-        return 0.0 if np.mean(xa) != np.mean(xb) else 1.0
-    return float(ttest_ind(xa, xb, equal_var=False).pvalue)
-
-
-def _family(study: Study, family: str) -> list[str]:
-    return [lb for lb in study.labels() if study.by_label(lb)[0].family == family]
-
-
-def optimizer_findings(study: Study) -> list[str]:
-    out = []
-    for stem in ("NN_1", "NN_2", "CNN_1", "CNN_2"):
-        line = compare(study, f"{stem}_adam", f"{stem}_sgd", f"Optimizer ({stem})")
-        if line:
-            out.append(line)
-    return out
-
-
-def batchnorm_findings(study: Study) -> list[str]:
-    out = []
-    for stem in ("NN_dense", "CNN_dense"):
-        a, b = f"{stem}_batch_norm", stem
-        line = compare(study, a, b, f"BatchNorm ({stem})")
-        if line:
-            helped = aggregate.metric_mean(study, a) >= aggregate.metric_mean(study, b)
-            out.append(line.replace(f"BatchNorm ({stem}):",
-                                    f"BatchNorm {'helped' if helped else 'did not help'} "
-                                    f"{stem}:"))
-    return out
-
-
-def depth_findings(study: Study) -> list[str]:
-    out = []
-    for kind in ("NN", "CNN"):
-        for opt in ("sgd", "adam"):
-            line = compare(study, f"{kind}_2_{opt}", f"{kind}_1_{opt}",
-                           f"Depth ({kind}, {opt.upper() if opt == 'sgd' else 'Adam'})")
-            if line:
-                out.append(line)
-    return out
-
-
-def nn_vs_cnn(study: Study) -> list[str]:
-    nn, cnn = (aggregate.best(study, _family(study, fam)) for fam in ("mlp", "cnn"))
-    if nn and cnn:
-        return [compare(study, cnn, nn, "Best CNN against best NN")]
-    return []
+def comparison_findings(study: Study, result: dict[str, Any] | None = None) -> list[str]:
+    """Every comparison in words, then how their p-values were adjusted."""
+    result = compare_all(study) if result is None else result
+    lines = [comparison_sentence(study, c) for c in result["comparisons"]]
+    note = holm_note(result)
+    return lines + ([note] if note else [])
 
 
 def best_for_cost(study: Study, tolerance: float = 0.01) -> list[str]:
@@ -109,8 +187,7 @@ def best_for_cost(study: Study, tolerance: float = 0.01) -> list[str]:
     top = mean[best]
     params = {lb: study.by_label(lb)[0].metrics.get("params") or 0 for lb in labels}
     close = [lb for lb in labels if mean[lb] >= top - tolerance and params[lb] > 0]
-    out = [f"Best model: {_show(study, best)} balanced accuracy, {params[best]:,} trainable "
-           "parameters."]
+    out = [f"Best model: {_show(study, best)}, {params[best]:,} trainable parameters."]
     if close:
         small = min(close, key=lambda lb: params[lb])
         if small != best:
@@ -132,9 +209,12 @@ def imbalance_findings(study: Study, train_counts=None) -> list[str]:
     if by_bal is None:
         return []
     best = study.representative(by_bal)
-    recall = np.asarray(best.metrics["per_class"]["recall"], dtype=float)
+    per_class = best.metrics.get("per_class") or {}
+    if "recall" not in per_class:
+        return []
+    recall = np.asarray(per_class["recall"], dtype=float)
     counts = np.asarray(train_counts if train_counts is not None
-                        else best.metrics["per_class"]["support"], dtype=float)
+                        else per_class["support"], dtype=float)
     order = np.argsort(counts)
     rare, rest = order[:5], order[5:]
     chars = study.spec.chars
@@ -147,11 +227,11 @@ def imbalance_findings(study: Study, train_counts=None) -> list[str]:
     by_acc, by_auc = (aggregate.best(study, labels, key)
                       for key in ("accuracy", "auc_inverse_frequency"))
     if by_acc != by_bal or by_acc != by_auc:
-        lines.append(f"The metrics disagree on the winner: accuracy picks {by_acc}, "
-                     f"balanced accuracy {by_bal}, inverse-frequency AUC {by_auc}.")
+        lines.append(f"The metrics disagree on which model has the highest mean: accuracy picks "
+                     f"{by_acc}, balanced accuracy {by_bal}, inverse-frequency AUC {by_auc}.")
     else:
-        lines.append(f"Accuracy, balanced accuracy and inverse-frequency AUC agree on the winner "
-                     f"({by_bal}).")
+        lines.append(f"Accuracy, balanced accuracy and inverse-frequency AUC agree on the model "
+                     f"with the highest mean ({by_bal}).")
     return lines
 
 
@@ -161,10 +241,11 @@ def missing_findings(study: Study) -> list[str]:
             + ", ".join(f"{r.label} seed {r.seed} ({r.status})" for r in bad) + "."] if bad else []
 
 
-def findings(study: Study, train_counts=None) -> list[str]:
-    """Every finding the numbers support, most important first."""
+def findings(study: Study, train_counts=None,
+             comparisons: dict[str, Any] | None = None) -> list[str]:
+    """Every finding the numbers support, most important first. `comparisons` is
+    `compare_all(study)` when the caller has it already."""
     return [line for line in (
-        *best_for_cost(study), *nn_vs_cnn(study), *optimizer_findings(study),
-        *batchnorm_findings(study), *depth_findings(study),
+        *best_for_cost(study), *comparison_findings(study, comparisons),
         *imbalance_findings(study, train_counts), *missing_findings(study),
     ) if line]

@@ -5,7 +5,8 @@ several seeds). `render_report` writes `index.html`, one file that opens offline
 as data: URIs in a light and a dark variant that follow the system's colour scheme, a results table
 that sorts on a click of its headers), and `README.md`, whose figures are light/dark pairs with
 GitHub's `#gh-light-mode-only` / `#gh-dark-mode-only` markers, linked by relative paths.
-Every file is written atomically.
+Every file is written atomically. The results table and the number formats are in
+`k49.report.table` (re-exported here).
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,23 @@ from k49.errors import K49Error
 from k49.io import write_text
 from k49.report.aggregate import SUMMARY_COLUMNS, finite_or_none, summary_rows
 from k49.report.collect import Study
+from k49.report.table import (
+    COLUMNS,
+    DASH,
+    format_flops,
+    format_fraction,
+    format_int,
+    format_percent,
+    format_seconds,
+    table_caption,
+    table_rows,
+)
 from k49.viz import DPI, THEMES
 
 __all__ = [
     "COLUMNS",
     "format_flops",
+    "format_fraction",
     "format_int",
     "format_percent",
     "format_seconds",
@@ -51,141 +63,6 @@ SVG_EMBED_LIMIT = 256 * 1024
 #: image cannot load from matplotlib-fontja, so a machine without Japanese fonts shows the class
 #: characters as boxes. The PNG is shown at the SVG's size (150 dpi: sharp on most screens).
 EMBED_MODES = ("png", "svg")
-
-
-# ---------------------------------------------------------------------------------------------
-# Number formatting
-
-
-DASH = "—"
-
-
-def format_percent(x: Any, sd: Any = None) -> str:
-    """0.12345 -> "12.35%"; with an sd: "12.35 ± 0.40%"."""
-    v = finite_or_none(x)
-    if v is None:
-        return DASH
-    s = finite_or_none(sd)
-    return f"{100 * v:.2f}%" if s is None else f"{100 * v:.2f} ± {100 * s:.2f}%"
-
-
-def format_fraction(x: Any, sd: Any = None, digits: int = 4) -> str:
-    """0.912345 -> "0.9123" (AUCs); with an sd: "0.9123 ± 0.0040"."""
-    v = finite_or_none(x)
-    if v is None:
-        return DASH
-    s = finite_or_none(sd)
-    return f"{v:.{digits}f}" if s is None else f"{v:.{digits}f} ± {s:.{digits}f}"
-
-
-def format_int(x: Any, sd: Any = None) -> str:
-    """1234567 -> "1,234,567" (an sd of 0, as for a model's parameters, is not shown)."""
-    v = finite_or_none(x)
-    if v is None:
-        return DASH
-    s = finite_or_none(sd)
-    text = f"{round(v):,}"
-    return text if not s else f"{text} ± {round(s):,}"
-
-
-def format_flops(x: Any, sd: Any = None) -> str:
-    """Forward FLOPs per image in millions: 856128 -> "0.86 M"."""
-    v = finite_or_none(x)
-    if v is None:
-        return DASH
-    s = finite_or_none(sd)
-    return f"{v / 1e6:,.2f} M" if not s else f"{v / 1e6:,.2f} ± {s / 1e6:,.2f} M"
-
-
-def _seconds(v: float) -> str:
-    if v < 60:
-        return f"{v:.1f} s"
-    if v < 3600:
-        m, s = divmod(round(v), 60)
-        return f"{m} min {s:02d} s"
-    h, rest = divmod(round(v), 3600)
-    return f"{h} h {rest // 60:02d} min"
-
-
-def format_seconds(x: Any, sd: Any = None) -> str:
-    """8.1 -> "8.1 s", 125 -> "2 min 05 s", 3720 -> "1 h 02 min"; with an sd: "8.1 ± 0.3 s"."""
-    v = finite_or_none(x)
-    if v is None:
-        return DASH
-    s = finite_or_none(sd)
-    if s is None:
-        return _seconds(v)
-    if v < 60 and s < 60:
-        return f"{v:.1f} ± {s:.1f} s"
-    return f"{_seconds(v)} ± {_seconds(s)}"
-
-
-# ---------------------------------------------------------------------------------------------
-# The results table
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    title: str
-    numeric: bool
-    fmt: Callable[..., str] | None = None
-    tip: str = ""
-
-
-#: The results table's columns, in order (the summary's keys, formatted for people).
-COLUMNS: tuple[Column, ...] = (
-    Column("model", "Model", False),
-    Column("seed", "Seed", False),
-    Column("params", "Params", True, format_int, "trainable parameters"),
-    Column("flops", "FLOPs", True, format_flops,
-           "forward FLOPs per image (2 per multiply-add), in millions"),
-    Column("balanced_accuracy", "Balanced acc.", True, format_percent,
-           "mean over the classes of each class's recall (the K49 authors' metric)"),
-    Column("accuracy", "Accuracy", True, format_percent, "top-1 accuracy"),
-    Column("top5_accuracy", "Top-5", True, format_percent, "top-5 accuracy"),
-    Column("auc_macro", "AUC (macro)", True, format_fraction,
-           "mean of the one-vs-rest ROC AUCs of the classes"),
-    Column("auc_inverse_frequency", "AUC (inv. freq.)", True, format_fraction,
-           "one-vs-rest ROC AUCs weighted by the inverse of each class's test count"),
-    Column("f1_macro", "F1 (macro)", True, format_percent, "mean of the classes' F1 scores"),
-    Column("ece", "ECE", True, format_percent, "expected calibration error (lower is better)"),
-    Column("train_seconds", "Train time", True, format_seconds, "wall-clock training time"),
-)
-
-
-def table_rows(study: Study) -> list[dict[str, Any]]:
-    """The results table: one row per good run and, for a model with several seeds, one
-    "mean ± sd" row after its seeds.
-
-    Each row is {"aggregate": bool, "cells": [{"text", "value"} per COLUMNS]}; "value" is what
-    the column sorts on (a number, text, or None when missing).
-    """
-    rows: list[dict[str, Any]] = []
-    summary = summary_rows(study)
-    sds = {r["model"]: r for r in summary if r["seed"] == "sd"}
-    for r in summary:
-        if r["seed"] == "sd":
-            continue
-        aggregate = r["seed"] == "mean"
-        sd = sds.get(r["model"], {}) if aggregate else {}
-        cells = []
-        for col in COLUMNS:
-            if col.key == "model":
-                cells.append({"text": str(r["model"]), "value": str(r["model"])})
-            elif col.key == "seed":
-                if aggregate:
-                    n = len(study.by_label(r["model"]))
-                    cells.append({"text": f"mean ± sd ({n} seeds)", "value": "mean"})
-                else:
-                    seed = "" if r["seed"] is None else str(r["seed"])
-                    cells.append({"text": seed or DASH, "value": seed})
-            else:
-                value = finite_or_none(r.get(col.key))
-                text = col.fmt(value, sd.get(col.key)) if col.fmt else str(value)
-                cells.append({"text": text, "value": value})
-        rows.append({"aggregate": aggregate, "cells": cells})
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,6 +296,7 @@ def render_report(
         "headline": study.spec.metric,
         "columns": COLUMNS,
         "rows": table_rows(study),
+        "table_caption": table_caption(study),
         "figures": _figures(figures, captions, out_dir, embed),
         "findings": [str(f) for f in findings],
         "notes": _notes(study, notes),

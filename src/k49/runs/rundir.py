@@ -200,6 +200,10 @@ class RunDir:
     # -- predictions, metrics, timings ------------------------------------------------------------
 
     @property
+    def has_history(self) -> bool:
+        return self.file(self.HISTORY).exists()
+
+    @property
     def has_predictions(self) -> bool:
         return self.file(self.PREDICTIONS).exists()
 

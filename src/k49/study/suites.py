@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -26,6 +26,9 @@ class SuiteModel(Overrides):
     name: str
     #: Directory name of the run, when one model appears twice (e.g. with and without mixup).
     label: str | None = Field(None, pattern=r"^[A-Za-z0-9_.+-]+$")
+    #: This model's seeds, replacing the study's (the suite's `seeds` or `--seeds`): e.g. more
+    #: seeds for the models that are cheap to train.
+    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(None, min_length=1)
 
     @field_validator("label")
     @classmethod
@@ -36,7 +39,7 @@ class SuiteModel(Overrides):
 
     def values(self) -> dict[str, Any]:
         """The training settings this entry sets."""
-        return self.model_dump(exclude_none=True, exclude={"name", "label"})
+        return self.model_dump(exclude_none=True, exclude={"name", "label", "seeds"})
 
 
 class Suite(BaseModel):
@@ -132,8 +135,9 @@ def plan(suite: Suite, seeds: Iterable[int], out: Path, **overrides: Any) -> lis
     """Every model x seed run of `suite`; command-line `overrides` win over the suite's."""
     specs = []
     given = {k: v for k, v in overrides.items() if v is not None}
+    seeds = list(seeds)
     for m in suite.models:
-        for seed in seeds:
+        for seed in m.seeds or seeds:
             values = {**suite.defaults.model_dump(exclude_none=True), **m.values()}
             values.update(given)
             if suite.dataset and "dataset" not in given:

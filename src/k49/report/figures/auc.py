@@ -11,11 +11,19 @@ from matplotlib.ticker import PercentFormatter
 
 from k49.report import aggregate
 from k49.report.collect import Study
-from k49.report.figures.inputs import FigureInputs, family, mean_sd, optimizer, seeds_note
+from k49.report.figures.inputs import (
+    INTERVALS_NOTE,
+    FigureInputs,
+    family,
+    mean_errors,
+    optimizer,
+    seeds_note,
+)
 from k49.report.figures.registry import figure
 from k49.report.figures.style import (
     Maker,
     char_labels,
+    error_bars,
     family_colour,
     family_legend,
     finish,
@@ -113,7 +121,8 @@ def auc_pairs_figure(inputs: FigureInputs) -> Maker | None:
 
 @figure("auc_inverse_frequency",
         caption="The seed's weighted AUC (per-class AUCs averaged with weights 1 / class count, "
-                "so rare classes count most) beside the plain macro AUC, per model.")
+                "so rare classes count most) beside the plain macro AUC, per model (the mean "
+                "over its seeds); " + INTERVALS_NOTE + ".")
 def auc_inverse_frequency_figure(inputs: FigureInputs) -> Maker | None:
     """Bars of the inverse-frequency weighted AUC per model, beside the macro AUC."""
     study = inputs.study
@@ -121,18 +130,19 @@ def auc_inverse_frequency_figure(inputs: FigureInputs) -> Maker | None:
               if len(aggregate.metric_values(study, lb, "auc_inverse_frequency"))]
     if not labels:
         return None
-    inv, inv_sd = mean_sd(study, labels, "auc_inverse_frequency")
-    mac, mac_sd = mean_sd(study, labels, "auc_macro")
+    inv, inv_err = mean_errors(study, labels, "auc_inverse_frequency")
+    mac, mac_err = mean_errors(study, labels, "auc_macro")
     x = np.arange(len(labels))
-    lo = np.nanmin(np.concatenate([inv - inv_sd, mac - mac_sd]))
+    lo = np.nanmin(np.concatenate([inv - np.nan_to_num(inv_err[0]),
+                                   mac - np.nan_to_num(mac_err[0])]))
     floor = max(0.0, math.floor((lo - 0.02) * 20) / 20)  # bars would all look equal from 0
     note = seeds_note(study, labels)
 
     def make():
         fig = new_figure(figsize=(max(6.5, 0.62 * len(labels) + 2), 4.6))
         ax = fig.add_subplot()
-        paired_bars(ax, x, [(inv, inv_sd, "inverse-frequency weighted AUC", CYCLE[0]),
-                            (mac, mac_sd, "macro AUC", CYCLE[2])],
+        paired_bars(ax, x, [(inv, inv_err, "inverse-frequency weighted AUC", CYCLE[0]),
+                            (mac, mac_err, "macro AUC", CYCLE[2])],
                     floor=floor, fmt="{:.3f}", pad=0.004 * (1 - floor))
         model_axis(ax, labels)
         ax.set_ylim(floor, 1 + 0.1 * (1 - floor))
@@ -147,27 +157,26 @@ def auc_inverse_frequency_figure(inputs: FigureInputs) -> Maker | None:
 
 @figure("accuracy_vs_auc",
         caption="Accuracy against inverse-frequency weighted AUC, one point per model, coloured "
-                "by family.")
+                "by family, at the mean over its seeds; " + INTERVALS_NOTE + ".")
 def accuracy_vs_auc_figure(inputs: FigureInputs) -> Maker | None:
-    """Accuracy against inverse-frequency weighted AUC, a labelled point per model."""
+    """Accuracy against inverse-frequency weighted AUC, a labelled point per model, with the
+    95% interval of each (`aggregate.interval`) as error bars."""
     study = inputs.study
     labels: Sequence[str] = study.labels()
-    auc, auc_sd = mean_sd(study, labels, "auc_inverse_frequency")
-    acc, acc_sd = mean_sd(study, labels, "accuracy")
+    auc, auc_err = mean_errors(study, labels, "auc_inverse_frequency")
+    acc, acc_err = mean_errors(study, labels, "accuracy")
     keep = np.isfinite(auc) & np.isfinite(acc)
     if not keep.any():
         return None
     labels = [lb for lb, k in zip(labels, keep, strict=True) if k]
-    auc, auc_sd, acc, acc_sd = auc[keep], auc_sd[keep], acc[keep], acc_sd[keep]
+    auc, auc_err, acc, acc_err = auc[keep], auc_err[:, keep], acc[keep], acc_err[:, keep]
     fams = [family(study, lb) for lb in labels]
     colours = [family_colour(f) for f in fams]
 
     def make():
         fig = new_figure(figsize=(7.5, 5.2))
         ax = fig.add_subplot()
-        if np.nanmax(np.concatenate([auc_sd, acc_sd])) > 0:
-            ax.errorbar(auc, acc, xerr=auc_sd, yerr=acc_sd, fmt="none", ecolor=muted(),
-                        elinewidth=0.8, capsize=2)
+        error_bars(ax, auc, acc, xerr=auc_err, yerr=acc_err, color=muted(), elinewidth=0.8)
         ax.scatter(auc, acc, c=colours, s=42, zorder=3)
         scatter_labels(ax, auc, acc, labels, colours)
         ax.set_xlabel("inverse-frequency weighted AUC")
@@ -177,7 +186,7 @@ def accuracy_vs_auc_figure(inputs: FigureInputs) -> Maker | None:
         ax.set_axisbelow(True)
         ax.margins(0.12)
         family_legend(ax, fams, loc="lower right")
-        subtitle(ax, seeds_note(study, labels).replace("mean ± sd", "means, bars ± sd"))
+        subtitle(ax, seeds_note(study, labels))
         fig.suptitle(title_for(study.spec, "Accuracy against weighted AUC"))
         return finish(fig)
 

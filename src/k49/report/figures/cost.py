@@ -5,10 +5,18 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import PercentFormatter
 
-from k49.report.figures.inputs import FigureInputs, family, mean_sd, seeds_note
+from k49.report.figures.inputs import (
+    INTERVALS_NOTE,
+    FigureInputs,
+    family,
+    mean_errors,
+    means,
+    seeds_note,
+)
 from k49.report.figures.registry import figure
 from k49.report.figures.style import (
     Maker,
+    error_bars,
     family_colour,
     family_legend,
     finish,
@@ -33,15 +41,15 @@ def _pareto(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 @figure("cost_benefit",
         caption="Balanced accuracy against trainable parameters and against training time, one "
-                "point per model; the line joins the models no smaller (or faster) model "
-                "beats.")
+                "point per model (the mean over its seeds); the line joins the models no smaller "
+                "(or faster) model beats; " + INTERVALS_NOTE + ".")
 def cost_benefit_figure(inputs: FigureInputs) -> Maker | None:
     """Balanced accuracy against trainable parameters and against training time."""
     study = inputs.study
     labels = study.labels()
-    bal, bal_sd = mean_sd(study, labels, "balanced_accuracy")
-    params, _ = mean_sd(study, labels, "params")
-    secs, _ = mean_sd(study, labels, "train_seconds")
+    bal, bal_err = mean_errors(study, labels, "balanced_accuracy")
+    params = means(study, labels, "params")
+    secs = means(study, labels, "train_seconds")
     if not (np.isfinite(bal) & (np.isfinite(params) | np.isfinite(secs))).any():
         return None
     fams = [family(study, lb) for lb in labels]
@@ -60,9 +68,7 @@ def cost_benefit_figure(inputs: FigureInputs) -> Maker | None:
         front = _pareto(x, y)
         ax.step(x[front], y[front], where="post", color=muted(), lw=1, ls="--", zorder=1,
                 label="best for its cost")
-        if np.nanmax(bal_sd[idx]) > 0:
-            ax.errorbar(x, y, yerr=bal_sd[idx], fmt="none", ecolor=muted(), elinewidth=0.8,
-                        capsize=2)
+        error_bars(ax, x, y, yerr=bal_err[:, idx], color=muted(), elinewidth=0.8)
         cols = [colours[i] for i in idx]
         ax.scatter(x, y, c=cols, s=40, zorder=3)
         scatter_labels(ax, x, y, [labels[i] for i in idx], cols, fontsize=6.5)

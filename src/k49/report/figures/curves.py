@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import matplotlib
 import numpy as np
 from matplotlib.collections import LineCollection
+from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 
 from k49.evaluation import metrics as M
@@ -28,6 +29,21 @@ from k49.viz import CYCLE, new_figure, title_for
 
 #: Points kept per ROC curve (per class; the micro and macro averages keep more).
 ROC_POINTS, ROC_AVG_POINTS = 120, 400
+#: How the figures say that a run had not converged (`aggregate.still_improving`).
+STILL_IMPROVING = "still improving when training stopped"
+#: The label (hidden from legends) of the marker at the end of a still-improving curve.
+STILL_IMPROVING_MARK = "_still improving: {label}"
+
+
+def still_improving_note(seeds: Sequence[int | None], n_runs: int) -> str:
+    """"still improving when training stopped", and which seeds when there are several ("seeds
+    0, 2 of 3", on a second line); "" when none was."""
+    if not seeds:
+        return ""
+    if n_runs == 1:
+        return STILL_IMPROVING
+    which = ", ".join(str(s) for s in seeds)
+    return f"{STILL_IMPROVING}\n(seed{'s' if len(seeds) > 1 else ''} {which} of {n_runs})"
 
 
 def _history(run: RunRecord, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +64,8 @@ def _mean_history(runs: Sequence[RunRecord], key: str) -> tuple[np.ndarray, np.n
 
 @figure("training_curves_<label>", model="each",
         caption="Loss and accuracy per epoch of {model}, on its training batches and on the "
-                "held-out validation split.")
+                "held-out validation split; a note above the curves says if a seed was still "
+                "improving when training stopped (more epochs could change its results).")
 def training_curves_figure(inputs: FigureInputs, label: str) -> Maker | None:
     """Loss and accuracy per epoch of `label`, train vs validation (each seed)."""
     study = inputs.study
@@ -56,6 +73,7 @@ def training_curves_figure(inputs: FigureInputs, label: str) -> Maker | None:
     if not runs:
         return None
     several = len(runs) > 1
+    note = still_improving_note(aggregate.still_improving(study, label), len(runs))
 
     def make():
         fig = new_figure(figsize=(8.5, 3.4))
@@ -77,6 +95,11 @@ def training_curves_figure(inputs: FigureInputs, label: str) -> Maker | None:
             if what == "accuracy":
                 ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
         axes[0].legend(fontsize="small")
+        if note:  # where the rising accuracy curves leave room
+            axes[1].text(0.97, 0.05, note, transform=axes[1].transAxes, ha="right",
+                         va="bottom", fontsize="small", color=foreground(), zorder=5,
+                         bbox={"boxstyle": "round,pad=0.4", "lw": 1.2, "ec": CYCLE[3],
+                               "fc": matplotlib.rcParams["axes.facecolor"]})
         seeds = ", ".join(str(r.seed) for r in runs)
         fig.suptitle(title_for(study.spec, f"Training curves of {label} "
                                            f"(seed{'s' if several else ''} {seeds})"))
@@ -98,7 +121,9 @@ def _line_styles(study: Study, labels: Sequence[str]) -> dict[str, tuple[str, st
 
 @figure("training_curves_all",
         caption="Validation accuracy and validation loss per epoch of every model, overlaid "
-                "(NNs dashed, CNNs solid).")
+                "(NNs dashed, CNNs solid); an open triangle at the end of a curve marks a model "
+                "that was still improving when training stopped (for several seeds, any of "
+                "them).")
 def training_curves_all_figure(inputs: FigureInputs) -> Maker | None:
     """Validation accuracy and loss of every model (mean over seeds, epoch by epoch)."""
     study = inputs.study
@@ -108,6 +133,7 @@ def training_curves_all_figure(inputs: FigureInputs) -> Maker | None:
     styles = _line_styles(study, labels)
     curves = {lb: {k: _mean_history(study.by_label(lb), k) for k in ("val_accuracy", "val_loss")}
               for lb in labels}
+    improving = [lb for lb in labels if aggregate.still_improving(study, lb)]
 
     def make():
         fig = new_figure(figsize=(11, 4.2))
@@ -116,16 +142,24 @@ def training_curves_all_figure(inputs: FigureInputs) -> Maker | None:
                               (axes[1], "val_loss", "validation loss")):
             for lb in labels:
                 colour, ls = styles[lb]
-                ax.plot(*curves[lb][key], ls=ls, color=colour, lw=1.5, marker="o", ms=2.5,
-                        label=lb)
+                e, v = curves[lb][key]
+                ax.plot(e, v, ls=ls, color=colour, lw=1.5, marker="o", ms=2.5, label=lb)
+                if lb in improving and len(e):
+                    ax.plot(e[-1:], v[-1:], ls="", marker=">", ms=9, mfc="none", mew=1.5,
+                            color=colour, label=STILL_IMPROVING_MARK.format(label=lb),
+                            zorder=4)
             ax.set_xlabel("epoch")
             ax.set_ylabel(name)
             ax.xaxis.get_major_locator().set_params(integer=True)
             ax.grid(True)
             ax.set_axisbelow(True)
         axes[0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
-        axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small")
-        note = seeds_note(study, labels).replace("mean ± sd", "mean")
+        extra = [Line2D([], [], ls="", marker=">", ms=8, mfc="none", mew=1.5,
+                        color=foreground(), label=STILL_IMPROVING)] if improving else []
+        handles = axes[1].get_legend_handles_labels()[0] + extra
+        axes[1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1),
+                       fontsize="small")
+        note = seeds_note(study, labels, intervals=False)
         fig.suptitle(title_for(study.spec, f"Validation curves of every model ({note})"))
         return finish(fig)
 

@@ -40,17 +40,48 @@ def optimizer(study: Study, label: str) -> str | None:
     return runs[0].config.get("config", {}).get("optimizer") if runs else None
 
 
-def mean_sd(study: Study, labels: Sequence[str], key: str) -> tuple[np.ndarray, np.ndarray]:
-    """`aggregate.mean_sd` as error bars: the sd of a single seed is drawn as 0 (no bar)."""
-    means, sds = aggregate.mean_sd(study, labels, key)
-    return means, np.where(np.isnan(sds) & np.isfinite(means), 0.0, sds)
+def means(study: Study, labels: Sequence[str], key: str) -> np.ndarray:
+    """The mean over seeds of metric `key`, one per label (NaN where none has it)."""
+    return np.array([aggregate.metric_mean(study, lb, key) for lb in labels], dtype=np.float64)
 
 
-def seeds_note(study: Study, labels: Sequence[str]) -> str:
-    """How many seeds a figure's means stand for: "mean ± sd over 3 seeds"."""
+def interval_errors(values: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
+    """Error bars from intervals: a (2, n) array of the lengths below and above each value,
+    [value − low, high − value]; NaN (no bar) where the value or the interval is missing.
+
+    A length is never negative: a single run's percentile interval that missed its own value
+    (which it practically never does) is drawn from the value to its far end.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    lo, hi = np.asarray(lows, dtype=np.float64), np.asarray(highs, dtype=np.float64)
+    ok = np.isfinite(v) & np.isfinite(lo) & np.isfinite(hi)
+    err = np.full((2, len(v)), np.nan)
+    err[0, ok] = np.maximum(v[ok] - lo[ok], 0.0)
+    err[1, ok] = np.maximum(hi[ok] - v[ok], 0.0)
+    return err
+
+
+def mean_errors(study: Study, labels: Sequence[str], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """The value drawn for each label (the mean over its seeds, or its one run's value) and its
+    95% interval as error bars (`interval_errors` of `aggregate.intervals`)."""
+    values = means(study, labels, key)
+    return values, interval_errors(values, *aggregate.intervals(study, labels, key))
+
+
+#: What the error bars of a figure are, for its caption.
+INTERVALS_NOTE = ("error bars are 95% intervals: bootstrap over test images for one seed, "
+                  "t interval over seeds for several (none where a run recorded no interval)")
+
+
+def seeds_note(study: Study, labels: Sequence[str], intervals: bool = True) -> str:
+    """What a figure's values stand for, short enough for a subtitle: "mean over 3 seeds, 95% t
+    intervals"; without `intervals`, only how many seeds are averaged (the captions say how the
+    intervals are computed, `INTERVALS_NOTE`)."""
     n = [len(study.by_label(lb)) for lb in labels]
     if not n or max(n) <= 1:
-        return "one seed per model"
-    return f"mean ± sd over {min(n)}–{max(n)} seeds" if min(n) != max(n) else \
-        f"mean ± sd over {n[0]} seeds"
-
+        return "one seed per model" + (", 95% bootstrap intervals" if intervals else "")
+    seeds = f"{min(n)}–{max(n)}" if min(n) != max(n) else f"{n[0]}"
+    note = f"mean over {seeds} seeds"
+    if not intervals:
+        return note
+    return note + (", 95% t intervals" if min(n) > 1 else ", 95% intervals")

@@ -129,17 +129,35 @@ def model_axis(ax, labels: Sequence[str]) -> None:
     ax.set_axisbelow(True)
 
 
+def error_bars(ax, x, y, *, xerr=None, yerr=None, color: str | None = None, **kw: Any) -> None:
+    """Error bars at points (x, y), `xerr` and `yerr` each a (2, n) array of the lengths below
+    and above (`inputs.interval_errors`); a point whose lengths are NaN gets no bar on that
+    axis, and no bar at all is drawn where none is known."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    style = {"fmt": "none", "ecolor": color or foreground(), "elinewidth": 0.9, "capsize": 2,
+             **kw}
+    for name, err in (("xerr", xerr), ("yerr", yerr)):
+        if err is None:
+            continue
+        err = np.asarray(err, dtype=np.float64).reshape(2, len(x))
+        ok = np.isfinite(err).all(axis=0) & np.isfinite(x) & np.isfinite(y)
+        if ok.any():
+            ax.errorbar(x[ok], y[ok], **{name: err[:, ok]}, **style)
+
+
 def paired_bars(ax, x: np.ndarray, series, *, floor: float = 0.0, fmt: str, pad: float) -> None:
-    """Two bars per model, each (values, sd, name, colour) with sd error bars when there are
-    several seeds, and its value written above the error bar; bars rise from `floor`."""
+    """Two bars per model, each (values, errors, name, colour): `errors` is a (2, n) array of
+    the error bar's lengths below and above each value (NaN: no bar for that model). Each value
+    is written above its error bar; bars rise from `floor`."""
     w = 0.4
-    err = {"elinewidth": 0.9, "capsize": 2, "ecolor": foreground()}
-    for dx, (v, sd, name, colour) in zip((-w / 2, w / 2), series, strict=True):
-        ax.bar(x + dx, v - floor, w, bottom=floor, label=name, color=colour,
-               yerr=sd if np.nanmax(sd) > 0 else None, error_kw=err)
-        for xi, vi, si in zip(x + dx, v, np.nan_to_num(sd), strict=True):
+    for dx, (v, err, name, colour) in zip((-w / 2, w / 2), series, strict=True):
+        xs = x + dx
+        ax.bar(xs, v - floor, w, bottom=floor, label=name, color=colour)
+        error_bars(ax, xs, v, yerr=err)
+        above = np.nan_to_num(np.asarray(err, dtype=np.float64).reshape(2, len(v))[1])
+        for xi, vi, ai in zip(xs, v, above, strict=True):
             if np.isfinite(vi):
-                ax.text(xi, vi + si + pad, fmt.format(vi), ha="center", va="bottom",
+                ax.text(xi, vi + ai + pad, fmt.format(vi), ha="center", va="bottom",
                         rotation=90, fontsize=6.5)
 
 
