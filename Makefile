@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_report.py --json > benchmarks/results/report.json
 	$(BIN)/python benchmarks/bench_storage.py --out benchmarks/results/storage.json
+	$(BIN)/python benchmarks/bench_serve.py --out benchmarks/results/serve.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

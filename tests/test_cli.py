@@ -36,7 +36,7 @@ def test_version():
 #: Each command, and options its help must list (the training options come from TrainConfig).
 HELP = {
     "": ["data", "models", "train", "run", "evaluate", "report", "demo", "worker", "sweep",
-         "study"],
+         "study", "predict", "export", "serve"],
     "data": ["fetch", "synth", "info", "figures"],
     "data fetch": ["--dataset", "--data-dir", "--base-url"],
     "data synth": ["--scale", "--seed", "--data-dir"],
@@ -49,6 +49,9 @@ HELP = {
     "run": ["--suite", "--seeds", "--jobs", "--optimizer", "--loss", "--val-fraction",
             "--limit-train", "--storage", "--study", "--artifacts", "--no-verify"],
     "evaluate": ["RUN_DIR"],
+    "predict": ["RUN_DIR", "--top-k", "--json", "--device"],
+    "export": ["RUN_DIR", "--format", "--out"],
+    "serve": ["RUN_DIR", "--host", "--port", "--device"],
     "report": ["--recompute"],
     "demo": ["--out", "--jobs"],
     "worker": ["--storage", "--study", "--out", "--jobs", "--artifacts"],

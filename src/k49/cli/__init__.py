@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from k49.cli import data, studies  # noqa: F401 - registers their commands
+from k49.cli import data, export, predict, serve, studies  # noqa: F401 - registers commands
 from k49.cli.app import (
     BatchSize,
     DataDir,

@@ -1,0 +1,238 @@
+"""A run's model card: the facts as a JSON-ready dict (`GET /model` serves it) and as Markdown.
+
+The Markdown is rendered from templates/MODEL_CARD.md.j2; `k49 export` writes it beside the
+.onnx file as MODEL_CARD.md.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from k49.data.datasets import DatasetSpec, get_spec
+from k49.data.k49format import codepoint, md5sum, read_array
+from k49.errors import K49Error
+from k49.io import write_text
+from k49.models import create_model, get_entry, model_info
+from k49.runs.rundir import RunDir
+
+#: Version of the dict `model_card` returns; raised when a key changes meaning or goes away.
+SCHEMA = 1
+#: Test metrics shown, in order: (key, name, shown as a percentage).
+METRICS = (
+    ("accuracy", "Accuracy", True),
+    ("balanced_accuracy", "Balanced accuracy", True),
+    ("f1_macro", "Macro F1", True),
+    ("auc_macro", "Macro AUC", False),
+    ("auc_inverse_frequency", "Inverse-frequency AUC", False),
+    ("top5_accuracy", "Top-5 accuracy", True),
+    ("log_loss", "Log loss", False),
+    ("ece", "Expected calibration error", False),
+)
+TRAINING_KEYS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "loss", "mixup",
+                 "seed", "val_fraction", "limit_train")
+N_RAREST = 5
+
+
+def model_card(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
+    """The facts of a run's model card, JSON-ready; reads the run, writes nothing.
+
+    Keys (stable; `schema` is raised if one changes meaning):
+
+    - schema (int), label, model, family, description, model_args, params (trainable),
+      flops (forward per image; None for kNN), layers (str of the torch module; None for kNN),
+      config_hash;
+    - synthetic (bool) and synthetic_notice (the card's bold warning, None on real data);
+    - dataset: name, title, synthetic, train_size, test_size, n_classes, subset (None, or the
+      config's {size, min_per_class, ...} when trained on --limit-train images);
+    - training: epochs, batch_size, optimizer, lr, weight_decay, loss, mixup, seed,
+      val_fraction, limit_train, train_images, train_seconds, device;
+    - metrics: None without metrics.json, else {key: value} for the keys of `METRICS` plus
+      n_samples; intervals: None, or {level, n_resamples, method, key: [lo, hi]} (95%
+      bootstrap intervals); still_improving: the convergence verdict (bool or None);
+    - classes: the class characters in output order; rarest_classes: the `N_RAREST` rarest,
+      each {index, char, codepoint, count, recall (None without metrics)}; rarity_basis:
+      what `count` is ("training images", "test images" or None);
+    - intended_use (str), limitations (list of str), versions, created.
+    """
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    if not run.exists:
+        raise K49Error(f"{run.path} is not a run directory (no {RunDir.CONFIG}): give a "
+                       "directory made by `k49 train` or `k49 run`")
+    record = run.read_config()
+    cfg, data = record["config"], record.get("dataset", {})
+    entry = get_entry(cfg["model"])
+    spec = get_spec(cfg["dataset"])
+    args = dict(cfg.get("model_args") or {})
+    info = model_info(entry.name, num_classes=spec.n_classes, **args)
+    layers = str(create_model(entry.name, num_classes=spec.n_classes, **args)) \
+        if entry.is_torch else None
+    metrics = run.read_metrics() if run.has_metrics else None
+    timings = run.read_timings()
+    synthetic = bool(data.get("synthetic", spec.synthetic))
+    counts, basis = _class_counts(record, spec, metrics)
+    recall = (metrics or {}).get("per_class", {}).get("recall")
+    rarest = [] if counts is None else [
+        {"index": int(i), "char": spec.chars[i], "codepoint": codepoint(spec.chars[i]),
+         "count": int(counts[i]), "recall": None if recall is None else float(recall[i])}
+        for i in np.argsort(counts, kind="stable")[:N_RAREST]]
+    facts: dict[str, Any] = {
+        "schema": SCHEMA,
+        "label": run.label,
+        "model": entry.name,
+        "family": entry.family,
+        "description": info["description"],
+        "model_args": args,
+        "params": info["params"],
+        "flops": info["flops"],
+        "layers": layers,
+        "config_hash": record.get("config_hash"),
+        "synthetic": synthetic,
+        "synthetic_notice": _synthetic_notice(data) if synthetic else None,
+        "dataset": {
+            "name": data.get("name", spec.name), "title": spec.title,
+            "synthetic": synthetic, "train_size": data.get("train_size"),
+            "test_size": data.get("test_size"), "n_classes": spec.n_classes,
+            "subset": record.get("subset"),
+        },
+        "training": {**{k: cfg.get(k) for k in TRAINING_KEYS},
+                     "train_images": timings.get("train_images"),
+                     "train_seconds": timings.get("train_seconds"),
+                     "device": (record.get("device") or {}).get("device")},
+        "metrics": None if metrics is None else {
+            **{k: metrics.get(k) for k, _, _ in METRICS}, "n_samples": metrics.get("n_samples")},
+        "intervals": (metrics or {}).get("intervals"),
+        "still_improving": ((metrics or {}).get("convergence") or {}).get("still_improving"),
+        "classes": list(spec.chars),
+        "rarest_classes": rarest,
+        "rarity_basis": basis,
+        "versions": record.get("versions", {}),
+        "created": record.get("created"),
+    }
+    facts["intended_use"] = _intended_use(spec)
+    facts["limitations"] = _limitations(facts, run)
+    return facts
+
+
+def render_model_card(facts: dict[str, Any], export: dict[str, Any] | None = None) -> str:
+    """The Markdown of `model_card`'s facts; `export` (from `export_onnx`) adds the ONNX file's
+    input contract and check."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("k49.deploy", "templates"), autoescape=False,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+    env.filters["num"] = _num
+    return env.get_template("MODEL_CARD.md.j2").render(
+        card=facts, export=export, metric_rows=_metric_rows(facts))
+
+
+def write_model_card(run_dir: str | os.PathLike | RunDir, path: str | os.PathLike, *,
+                     export: dict[str, Any] | None = None) -> Path:
+    """Write the run's model card as Markdown to `path`, atomically; returns the path."""
+    return write_text(path, render_model_card(model_card(run_dir), export))
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _class_counts(record: dict[str, Any], spec: DatasetSpec, metrics: dict[str, Any] | None
+                  ) -> tuple[np.ndarray | None, str | None]:
+    """Images per class: in the training split if its labels file is still the one the run
+    used (checksum), else in the test set (metrics' support, or the dataset's published)."""
+    data_dir = record["config"].get("data_dir")
+    if data_dir:
+        try:
+            path = spec.path("train_labels", data_dir)
+            expected = (record.get("dataset", {}).get("checksums") or {}).get(path.name)
+            if path.exists() and expected and md5sum(path) == expected:
+                labels = np.asarray(read_array(path)).astype(np.int64)
+                return np.bincount(labels, minlength=spec.n_classes), "training images"
+        except (K49Error, OSError, ValueError):
+            pass
+    support = (metrics or {}).get("per_class", {}).get("support")
+    if support is not None and len(support) == spec.n_classes:
+        return np.asarray(support, dtype=np.int64), "test images"
+    if len(spec.test_counts) == spec.n_classes:
+        return np.asarray(spec.test_counts, dtype=np.int64), "test images"
+    return None, None
+
+
+def _synthetic_notice(data: dict[str, Any]) -> str:
+    built = (data.get("synthetic_info") or {}).get("summary")
+    return ("Trained and tested on synthetic data, not K49: K49-like images rendered from "
+            f"fonts by `k49 data synth`{', ' + built if built else ''}. Its scores say nothing "
+            "about real Kuzushiji; retrain with `--dataset k49` before using it on real "
+            "characters.")
+
+
+def _intended_use(spec: DatasetSpec) -> str:
+    return ("Research and teaching: classifying one Kuzushiji character already cut out "
+            "and brought to K49's form (28x28 grayscale, white ink on black, centred), e.g. to "
+            "compare architectures or explain predictions. Not for transcribing documents: it "
+            "neither finds nor segments characters, and it always answers with one of its "
+            f"{spec.n_classes} classes, even for an image that is none of them.")
+
+
+def _limitations(facts: dict[str, Any], run: RunDir) -> list[str]:
+    out = []
+    if facts["synthetic"]:
+        out.append("Synthetic training and test data: font renderings differ from handwritten "
+                   "Kuzushiji, so accuracy on real characters is unknown.")
+    rarest = facts["rarest_classes"]
+    if rarest and facts["rarity_basis"] == "training images":
+        least = rarest[0]
+        out.append(f"Class imbalance: the rarest class ({least['char']}) has {least['count']:,}"
+                   " training images; rare classes are recognised less reliably (see their "
+                   "recall above), so judge it by balanced accuracy rather than accuracy.")
+    elif rarest:
+        out.append("Class imbalance: rare classes are recognised less reliably (see their "
+                   "recall above), so judge it by balanced accuracy rather than accuracy.")
+    if facts["dataset"]["subset"]:
+        out.append(f"Trained on a subset of {facts['dataset']['subset'].get('size', 0):,} "
+                   "training images (--limit-train), not the whole training split.")
+    if facts["still_improving"]:
+        out.append("Validation scores were still improving when training stopped: more epochs "
+                   "would change these results.")
+    out.append("Input must be in K49's form (28x28, white ink on black, character centred); "
+               "bring other images into it with `k49.deploy.images.to_k49`, or predictions "
+               "are meaningless.")
+    metrics = facts["metrics"]
+    if metrics is None:
+        out.append(f"No test metrics: {run.file(RunDir.METRICS)} is missing; compute it with "
+                   f"`k49 evaluate {run.path}`.")
+    elif metrics.get("ece") is not None:
+        out.append(f"Probabilities are softmax outputs, calibrated only as well as the test "
+                   f"set shows (expected calibration error {metrics['ece']:.3f}).")
+    return out
+
+
+def _metric_rows(facts: dict[str, Any]) -> list[dict[str, str]]:
+    metrics, intervals = facts["metrics"], facts["intervals"] or {}
+    if metrics is None:
+        return []
+    rows = []
+    for key, name, percent in METRICS:
+        value = metrics.get(key)
+        if value is None:
+            continue
+        ci = intervals.get(key)
+        rows.append({"name": name, "value": _fmt(value, percent),
+                     "ci": "–".join(_fmt(v, percent) for v in ci) if ci else "—"})
+    return rows
+
+
+def _fmt(value: float, percent: bool) -> str:
+    return f"{100 * value:.2f}%" if percent else f"{value:.4f}"
+
+
+def _num(value: Any) -> str:
+    """Thousands separators for integers; '—' for None."""
+    if value is None:
+        return "—"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
