@@ -50,7 +50,8 @@ SEED_ORDER = ["NN_1_sgd", "NN_2_sgd", "NN_1_adam", "NN_2_adam", "NN_dense", "NN_
 #: Every stem of the report, in its order.
 REPORT_STEMS = ["accuracy", "training_curves_<label>", "training_curves_all", "roc_nightmare",
                 "auc_pairs", "auc_inverse_frequency", "accuracy_vs_auc", "confusion_matrix",
-                "confused_pairs", "cost_benefit", "recall_vs_train_count", "reliability"]
+                "confused_pairs", "cost_benefit", "time_to_accuracy", "recall_vs_train_count",
+                "reliability"]
 FIXED_STEMS = [s for s in REPORT_STEMS if s != "training_curves_<label>"]
 
 

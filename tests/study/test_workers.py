@@ -18,7 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 from k49.runs import RunDir
-from k49.study.queue import enqueue, open_study, status
+from k49.study.queue import RESUME_FILES, enqueue, open_study, status
 from k49.study.storage import storage_url
 from k49.study.suites import Suite, SuiteModel, plan
 
@@ -40,8 +40,10 @@ def _epoch_saved(study, rid: str, folder: Path, shared: bool) -> bool:
     artifact store."""
     if shared:
         return RunDir(folder / rid).file(RunDir.CHECKPOINT).exists()
-    key = f"artifact:{RunDir.CHECKPOINT}"
-    return any(t.user_attrs.get("run_id") == rid and key in t.user_attrs
+    # Every resume file uploaded: a kill between the checkpoint's upload and the history's
+    # leaves nothing a retry can resume from.
+    keys = [f"artifact:{name}" for name in RESUME_FILES]
+    return any(t.user_attrs.get("run_id") == rid and all(k in t.user_attrs for k in keys)
                and t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
 
 

@@ -93,17 +93,23 @@ def test_other_config_in_same_directory_is_refused(tiny, tmp_path):
         train(cfg(lr=0.5), tmp_path / "run", dataset=tiny, quiet=True)
 
 
-@pytest.mark.parametrize("model", ["NN_dense_batch_norm", "CNN_1_sgd", "keras_simple_cnn"])
+@pytest.mark.parametrize("model, levers", [
+    ("NN_dense_batch_norm", {}), ("CNN_1_sgd", {}), ("keras_simple_cnn", {}),
+    # Adam's moments of channels-last convolutions (restored in the parameters' layout)
+    ("CNN_dense_batch_norm", {}),
+    # the recipe's one-cycle schedule, with a weights EMA and affine augmentation
+    ("resnet_fast", {"ema": 0.9, "augment": "affine"}),
+])
 def test_resume_after_crash_at_epoch_end_gives_identical_weights(tiny, tmp_path, monkeypatch,
-                                                                  model):
+                                                                  model, levers):
     """A crash right after the first epoch's checkpoint, then a rerun, equals a clean run."""
-    config = cfg(model=model)
+    config = cfg(model=model, **levers)
     train(config, tmp_path / "clean", dataset=tiny, quiet=True)
 
     real_save = RunDir.save_checkpoint
 
-    def crash_after_first(self, model_, optim, progress):
-        real_save(self, model_, optim, progress)
+    def crash_after_first(self, *args):
+        real_save(self, *args)
         raise SystemExit("simulated crash")
 
     monkeypatch.setattr(RunDir, "save_checkpoint", crash_after_first)

@@ -15,10 +15,12 @@ from rich.table import Table
 
 from k49.cli import data, export, predict, serve, studies  # noqa: F401 - registers commands
 from k49.cli.app import (
+    Augment,
     BatchSize,
     DataDir,
     DatasetName,
     Device,
+    Ema,
     Epochs,
     JsonOut,
     LimitTrain,
@@ -27,8 +29,10 @@ from k49.cli.app import (
     Mixup,
     Optimizer,
     Quiet,
+    Schedule,
     ValFraction,
     Verify,
+    Warmup,
     app,
     config_option,
     console,
@@ -75,6 +79,10 @@ def train_cmd(
     seed: Annotated[int, config_option("seed")] = 0,
     limit_train: LimitTrain = None,
     mixup: Mixup = None,
+    schedule: Schedule = None,
+    warmup: Warmup = None,
+    ema: Ema = None,
+    augment: Augment = None,
     device: Device = "auto",
     verify: Verify = True,
     out: Annotated[
@@ -89,7 +97,8 @@ def train_cmd(
         model=model, dataset=dataset, data_dir=str(resolve_data_dir(data_dir)), seed=seed,
         device=device, verify=verify,
         **given(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, loss=loss,
-                     val_fraction=val_fraction, limit_train=limit_train, mixup=mixup)))
+                     val_fraction=val_fraction, limit_train=limit_train, mixup=mixup,
+                     schedule=schedule, warmup=warmup, ema=ema, augment=augment)))
     run_dir = out or Path("runs") / config.resolved().model / f"seed-{seed}"
     result = train(config, run_dir, quiet=quiet)
     if result.skipped:

@@ -37,6 +37,9 @@ class ModelEntry:
         default_factory=lambda: MappingProxyType({}), hash=False)
     #: Whether `forward(x, mix=...)` supports input and manifold mixup.
     mixup: bool = False
+    #: Training settings (TrainConfig fields: epochs, batch_size, schedule, ema, ...) this
+    #: model trains with unless the caller sets them: a registered training recipe.
+    recipe: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     @property
     def is_torch(self) -> bool:
@@ -59,6 +62,7 @@ def register_model(
     tags: tuple[str, ...] = (),
     optimizer_kwargs: Mapping[str, Any] | None = None,
     mixup: bool = False,
+    recipe: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register `builder` under `name` (default: the function's name)."""
     if family not in FAMILIES:
@@ -73,6 +77,7 @@ def register_model(
         _REGISTRY[key] = ModelEntry(
             key, family, builder, optimizer, lr, loss, doc, tuple(aliases), tuple(tags),
             MappingProxyType(dict(optimizer_kwargs or {})), mixup,
+            MappingProxyType(dict(recipe or {})),
         )
         for alias in aliases:
             _ALIASES[alias] = key
@@ -83,7 +88,7 @@ def register_model(
 
 def _ensure_loaded() -> None:
     # Importing the family modules runs their @register_model decorators.
-    from k49.models import cnn, families, knn, mlp, original, resnet  # noqa: F401
+    from k49.models import cnn, families, fast, knn, mlp, original, resnet  # noqa: F401
 
 
 def _order(item: tuple[int, ModelEntry]) -> tuple[bool, int, int]:

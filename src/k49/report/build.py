@@ -19,6 +19,7 @@ from k49.report.figures import figure_captions, report_figures
 from k49.report.findings import findings
 from k49.report.render import render_report, write_summary
 from k49.report.sweep import sweep_figures, sweep_findings, sweep_section
+from k49.report.time_table import time_to_accuracy_rows, write_time_to_accuracy
 
 
 def _dataset_arrays(study: Study) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -70,8 +71,8 @@ def _notes(study: Study, seconds: dict[str, float], compared: dict[str, Any]) ->
 def build_report(root: str | os.PathLike, *, recompute: bool = False,
                  extra_notes: dict[str, Any] | None = None,
                  sweep: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write ROOT/report/{index.html, README.md, comparisons.json, figures/} and
-    ROOT/summary.{csv,json}.
+    """Write ROOT/report/{index.html, README.md, comparisons.json, figures/},
+    ROOT/summary.{csv,json} and ROOT/time_to_accuracy.csv (see `k49.report.time_table`).
 
     comparisons.json holds every comparison's numbers (see `k49.report.comparisons`): each
     interval and p-value of the findings can be recomputed from it and the runs' predictions.
@@ -96,12 +97,15 @@ def build_report(root: str | os.PathLike, *, recompute: bool = False,
     lines = (findings(study, train_counts, compared)
              + (sweep_findings(sweep) if sweep is not None else []))
     csv_path, json_path = write_summary(study, root)
+    times = time_to_accuracy_rows(study)
+    times_path = write_time_to_accuracy(times, root)
     seconds = {"evaluation": t_eval - t0, "figures": t_fig - t_eval, "comparisons": t_cmp - t_fig}
     notes = {**_notes(study, seconds, compared), **(extra_notes or {})}
     section = None if sweep is None else sweep_section(sweep, swept, tested=study.labels())
     html, md = render_report(study, figures, figure_captions(study), lines, notes, out,
-                             sweep=section)
+                             sweep=section, time_to_accuracy=times)
     seconds["total"] = time.perf_counter() - t0
     return {"html": html, "markdown": md, "summary_csv": csv_path, "summary_json": json_path,
-            "comparisons": comparisons_path, "figures": figures, "sweep_figures": swept,
-            "findings": lines, "seconds": seconds, "study": study}
+            "time_to_accuracy_csv": times_path, "comparisons": comparisons_path,
+            "figures": figures, "sweep_figures": swept, "findings": lines, "seconds": seconds,
+            "study": study}

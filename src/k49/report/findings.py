@@ -18,6 +18,7 @@ import numpy as np
 from k49.report import aggregate
 from k49.report.collect import Study
 from k49.report.comparisons import ALPHA, NOUNS, WELCH, compare_all
+from k49.report.time_table import time_to_accuracy_rows
 
 METRIC = aggregate.RANKING_METRIC
 DASH = "—"
@@ -235,6 +236,34 @@ def imbalance_findings(study: Study, train_counts=None) -> list[str]:
     return lines
 
 
+def _secs(v: float) -> str:
+    return f"{v:.1f} s" if v < 10 else f"{v:,.0f} s"
+
+
+def time_findings(study: Study) -> list[str]:
+    """The fastest model to 95% of the best final validation balanced accuracy, against the
+    training time of the model that set it (none without a history)."""
+    rows = time_to_accuracy_rows(study)
+    if not rows:
+        return []
+    best = next(r for r in rows if r["model"] == r["target_model"])
+    target, name = f"{100 * best['target']:.1f}%", best["model"]
+    what = f"95% of {name}'s final validation balanced accuracy ({target})"
+    tail = " (validation split; evaluation time excluded)."
+    reached = [r for r in rows if r["seconds_to_95"] is not None]
+    if not reached:
+        return [f"Time to accuracy: no model reached {what} on every seed{tail}"]
+    fast = min(reached, key=lambda r: r["seconds_to_95"])  # a tie: the study's first
+    if fast is best:
+        return [f"Time to accuracy: {name}, whose final validation balanced accuracy ({target}) "
+                f"is the target, was also the fastest to reach 95% of it, in "
+                f"{_secs(fast['seconds_to_95'])} of its {_secs(best['train_seconds'])} of "
+                f"training{tail}"]
+    return [f"Time to accuracy: {fast['model']} reached {what} in "
+            f"{_secs(fast['seconds_to_95'])} of training, against {_secs(best['train_seconds'])} "
+            f"for {name} to finish{tail}"]
+
+
 def missing_findings(study: Study) -> list[str]:
     bad = [r for r in study.runs if not r.ok]
     return [f"{len(bad)} run(s) missing or failed and left out: "
@@ -247,5 +276,6 @@ def findings(study: Study, train_counts=None,
     `compare_all(study)` when the caller has it already."""
     return [line for line in (
         *best_for_cost(study), *comparison_findings(study, comparisons),
-        *imbalance_findings(study, train_counts), *missing_findings(study),
+        *imbalance_findings(study, train_counts), *time_findings(study),
+        *missing_findings(study),
     ) if line]

@@ -40,6 +40,7 @@ from k49.report.table import (
     table_caption,
     table_rows,
 )
+from k49.report.time_table import time_table, time_to_accuracy_rows
 from k49.viz import DPI, THEMES
 
 __all__ = [
@@ -274,6 +275,7 @@ def render_report(
     title: str | None = None,
     embed: str = "png",
     sweep: Mapping[str, Any] | None = None,
+    time_to_accuracy: Sequence[Mapping[str, Any]] | None = None,
 ) -> tuple[Path, Path]:
     """Write OUT_DIR/index.html (self-contained) and OUT_DIR/README.md; return their paths.
 
@@ -285,6 +287,7 @@ def render_report(
     replaces the default title (which, for synthetic data, says "synthetic data, not K49");
     `embed` is how index.html embeds the figures: "png" or "svg" (see EMBED_MODES). `sweep`, from
     `k49.report.sweep.sweep_section`, adds a "Sweep" section; its figures are embedded likewise.
+    `time_to_accuracy` is `time_table.time_to_accuracy_rows(study)` (computed when not given).
     """
     if embed not in EMBED_MODES:
         raise K49Error(f"unknown embed mode {embed!r}: use one of {', '.join(EMBED_MODES)}")
@@ -297,6 +300,8 @@ def render_report(
         "columns": COLUMNS,
         "rows": table_rows(study),
         "table_caption": table_caption(study),
+        "time_table": time_table(time_to_accuracy_rows(study) if time_to_accuracy is None
+                                 else time_to_accuracy),
         "figures": _figures(figures, captions, out_dir, embed),
         "findings": [str(f) for f in findings],
         "notes": _notes(study, notes),

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from k49.errors import K49Error
 from k49.io import atomic_path
 
-_MODEL, _OPTIM, _RNG = "model.", "optim.", "rng.torch"
+_MODEL, _OPTIM, _RNG, _EMA = "model.", "optim.", "rng.torch", "ema."
 
 
 def _state_to_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -100,15 +100,31 @@ def _join_optimizer_state(tensors: dict[str, torch.Tensor], rest: dict) -> dict:
     return {"state": state, "param_groups": rest["param_groups"]}
 
 
+def _match_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each state tensor (Adam's moments, momentum) its parameter's memory layout.
+    safetensors stores tensors contiguous, while a convolution's weight may be channels-last;
+    fused optimizer kernels walk the parameter and its state in step, so a state tensor in
+    another layout would be updated against the wrong elements."""
+    for p, state in optimizer.state.items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and value.shape == p.shape \
+                    and value.stride() != p.stride():
+                state[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     progress: dict[str, Any],
+    ema: torch.nn.Module | None = None,
 ) -> None:
-    """Atomically save everything needed to resume: weights, optimizer, RNG and `progress`."""
+    """Atomically save everything needed to resume: weights, optimizer, RNG and `progress`
+    (and the weights' moving average, when the run keeps one)."""
     optim_tensors, optim_rest = _split_optimizer_state(optimizer.state_dict())
     tensors = {f"{_MODEL}{k}": v for k, v in model.state_dict().items()}
+    if ema is not None:
+        tensors.update({f"{_EMA}{k}": v for k, v in ema.state_dict().items()})
     tensors.update(optim_tensors)
     tensors[_RNG] = torch.get_rng_state()
     meta = {"optimizer": json.dumps(optim_rest), "progress": json.dumps(progress)}
@@ -116,14 +132,19 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+    path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+    ema: torch.nn.Module | None = None,
 ) -> dict[str, Any]:
-    """Restore a checkpoint into `model` and `optimizer`, and the torch RNG; returns progress."""
+    """Restore a checkpoint into `model`, `optimizer` (and `ema`), and the torch RNG; returns
+    progress."""
     tensors, meta = read_safetensors(path)
     try:
         model.load_state_dict(
             {k[len(_MODEL):]: v for k, v in tensors.items() if k.startswith(_MODEL)}
         )
+        if ema is not None:
+            ema.load_state_dict(
+                {k[len(_EMA):]: v for k, v in tensors.items() if k.startswith(_EMA)})
         device = next(model.parameters()).device
         optim_tensors = {k: v.to(device) for k, v in tensors.items() if k.startswith(_OPTIM)}
         # Adam's `step` must stay on the CPU unless the optimizer is capturable/fused.
@@ -131,6 +152,7 @@ def load_checkpoint(
             if k.endswith(".step"):
                 optim_tensors[k] = optim_tensors[k].cpu()
         optimizer.load_state_dict(_join_optimizer_state(optim_tensors, meta["optimizer"]))
+        _match_layouts(optimizer)
         torch.set_rng_state(tensors[_RNG])
         progress = meta["progress"]
         for key in ("epoch", "step", "tally", "train_seconds"):

@@ -30,14 +30,18 @@ N_CLASSES = 49
 _NOT_HASHED = {"data_dir", "device", "threads", "eval_batch_size", "verify"}
 #: Fields added after the first release, left out of the hash at their defaults so that runs
 #: made before them keep their hash (and resume).
-_HASHED_UNLESS_DEFAULT = {"model_args": {}, "weight_decay": 0.0}
+_HASHED_UNLESS_DEFAULT = {"model_args": {}, "weight_decay": 0.0, "schedule": "constant",
+                          "warmup": 0.25, "ema": 0.0, "augment": "none"}
 #: Fields a suite may set for all its models or for one.
 OVERRIDABLE = ("epochs", "batch_size", "lr", "optimizer", "loss", "val_fraction", "limit_train",
-               "mixup", "mixup_alpha", "weight_decay", "model_args")
+               "mixup", "mixup_alpha", "weight_decay", "model_args", "schedule", "warmup", "ema",
+               "augment")
 
 LossName = Literal[(*LOSSES, "none")]  # "none": kNN
 OptimizerName = Literal[(*OPTIMIZERS, "none")]
 MixupMode = Literal["none", "input", "manifold"]
+ScheduleName = Literal["constant", "onecycle"]
+AugmentName = Literal["none", "affine"]
 DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 
 
@@ -80,6 +84,15 @@ class TrainConfig(BaseModel):
     mixup: MixupMode = Field("none", description="Mixup: none, input or manifold "
                              "(ResNets only).")
     mixup_alpha: float = Field(1.0, gt=0, description="Beta(alpha, alpha) of mixup.")
+    schedule: ScheduleName = Field(
+        "constant", description="Learning-rate schedule: constant (original study) or onecycle "
+        "(warm up to --lr over --warmup of the steps, then cosine decay).")
+    warmup: float = Field(0.25, gt=0, lt=1, description="onecycle: share of the steps spent "
+                          "warming up.")
+    ema: float = Field(0.0, ge=0, lt=1, description="Decay of an exponential moving average of "
+                       "the weights, which is evaluated instead of them (0: off; e.g. 0.99).")
+    augment: AugmentName = Field("none", description="Training augmentation: none, or affine "
+                                 "(a small random rotation, scale and shift of each image).")
     device: str = Field("auto", pattern=DEVICE_PATTERN,
                         description="Device: auto, cpu, cuda or cuda:N.")
     threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores).")
@@ -121,7 +134,10 @@ class TrainConfig(BaseModel):
     def resolved(self) -> TrainConfig:
         """This config with the model's defaults (optimizer, lr, loss) filled in."""
         entry = get_entry(self.model)
+        # A model's recipe (epochs, schedule, ...) fills what the caller did not set.
+        recipe = {k: v for k, v in entry.recipe.items() if k not in self.model_fields_set}
         return self.model_copy(update={
+            **recipe,
             "model": entry.name,
             "optimizer": self.optimizer or entry.optimizer,
             "lr": self.lr or entry.lr or None,  # kNN has no learning rate

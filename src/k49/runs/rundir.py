@@ -293,11 +293,11 @@ class RunDir:
     def has_checkpoint(self) -> bool:
         return self.file(self.CHECKPOINT).exists()
 
-    def save_checkpoint(self, model, optimizer, progress: dict[str, Any]) -> None:
-        save_checkpoint(self.file(self.CHECKPOINT), model, optimizer, progress)
+    def save_checkpoint(self, model, optimizer, progress: dict[str, Any], ema=None) -> None:
+        save_checkpoint(self.file(self.CHECKPOINT), model, optimizer, progress, ema)
 
-    def load_checkpoint(self, model, optimizer) -> dict[str, Any]:
-        return load_checkpoint(self.file(self.CHECKPOINT), model, optimizer)
+    def load_checkpoint(self, model, optimizer, ema=None) -> dict[str, Any]:
+        return load_checkpoint(self.file(self.CHECKPOINT), model, optimizer, ema)
 
     def remove_checkpoint(self) -> None:
         self.file(self.CHECKPOINT).unlink(missing_ok=True)

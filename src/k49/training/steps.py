@@ -9,6 +9,7 @@ import torch
 
 from k49.models.inference import to_input
 from k49.models.resnet import mix_targets, sample_mix
+from k49.training.recipe import affine_augment
 from k49.training.tally import Tally
 
 
@@ -32,12 +33,16 @@ def train_steps(
     amp: bool = False,
     amp_dtype: torch.dtype = torch.bfloat16,
     scaler: torch.amp.GradScaler | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    ema: torch.optim.swa_utils.AveragedModel | None = None,
+    augment: bool = False,
 ) -> Iterator[int]:
     """The hot loop: one optimizer step per batch `perm[step * batch_size:(step + 1) *
     batch_size]` of the uint8 images `x_train`, for steps start_step .. stop_step - 1 (default:
     to the end of `perm`). Yields each step's index once its update and its tally are done, so
     the caller can show progress or stop between steps. `mix_key` is (seed, epoch): each
-    step's mixing is drawn from a generator seeded by (seed, epoch, step).
+    step's mixing (and affine augmentation) is drawn from a generator seeded by (seed, epoch,
+    step). The `scheduler` steps and the `ema` is updated after every optimizer step.
     """
     n_classes = tally.n_classes
     use_mix = mixup != "none"
@@ -48,6 +53,10 @@ def train_steps(
         # index_select copies whole rows; x[idx] would gather byte by byte.
         x = to_input(x_train.index_select(0, idx), device, channels_last)
         y = y_train.index_select(0, idx).to(device)
+        if augment:
+            x = affine_augment(x, epoch_generator(*mix_key, step, 1))
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
             if use_mix:
                 mix = sample_mix(len(idx), mixup, mixup_alpha, epoch_generator(*mix_key, step))
@@ -64,6 +73,10 @@ def train_steps(
         else:
             loss.backward()
             optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
         tally.add(loss.detach(), logits.detach(), y)
         yield step
 

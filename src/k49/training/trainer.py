@@ -40,6 +40,7 @@ from k49.runs.config import TrainConfig
 from k49.runs.provenance import provenance
 from k49.runs.rundir import RunDir
 from k49.training.fit_knn import fit_knn
+from k49.training.recipe import build_ema, build_schedule
 from k49.training.setup import build_training
 from k49.training.split import Split, split_indices
 from k49.training.steps import epoch_generator, train_steps
@@ -139,6 +140,8 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, se
                  device: torch.device, *, quiet: bool, t_start: float,
                  max_steps: int | None, on_epoch, test: bool) -> RunResult:
     model, channels_last, optimizer, loss_fn = setup
+    ema = build_ema(model, config.ema)
+    evaluated = ema.module if ema is not None else model  # what validation and test score
     n_classes = ds.n_classes
     # One contiguous uint8 copy of each split; batches are slices of a permutation of it.
     x_train = torch.from_numpy(ds.train_images[split.train])
@@ -153,7 +156,7 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, se
     history: list[dict[str, float]] = []
     start_epoch, start_step, tally_state, train_seconds = 0, 0, None, 0.0
     if run.has_checkpoint:
-        progress = run.load_checkpoint(model, optimizer)
+        progress = run.load_checkpoint(model, optimizer, ema)
         start_epoch, start_step = progress["epoch"], progress["step"]
         tally_state, train_seconds = progress["tally"], progress["train_seconds"]
         history = run.read_history()[:start_epoch]
@@ -162,6 +165,8 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, se
     batch = config.batch_size
     steps_per_epoch = (len(x_train) + batch - 1) // batch
     steps_left = max_steps if max_steps is not None else math.inf
+    schedule = build_schedule(optimizer, config, config.epochs * steps_per_epoch,
+                              start_epoch * steps_per_epoch + start_step)
     with _progress(quiet) as bar, _StopFlag() as stop:
         for epoch in range(start_epoch, config.epochs):
             if steps_left <= 0:
@@ -179,6 +184,7 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, se
                 device=device, channels_last=channels_last, tally=tally, start_step=start_step,
                 stop_step=stop_step, mixup=config.mixup, mixup_alpha=config.mixup_alpha,
                 mix_key=(config.seed, epoch), amp=amp, amp_dtype=amp_dtype, scaler=scaler,
+                scheduler=schedule, ema=ema, augment=config.augment == "affine",
             ):
                 # A few bar updates a second: reading the running loss folds the tally in.
                 if not quiet and ((now := time.perf_counter()) - last_update > 0.25
@@ -191,7 +197,7 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, se
                     train_seconds += time.perf_counter() - t0
                     run.save_checkpoint(model, optimizer, {
                         "epoch": epoch, "step": step + 1, "tally": tally.state(),
-                        "train_seconds": train_seconds})
+                        "train_seconds": train_seconds}, ema)
                     bar.stop()
                     print(f"interrupted at epoch {epoch + 1}, step {step + 1}: checkpoint "
                           f"saved in {run.path}; rerun the same command to resume")
@@ -199,7 +205,7 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, se
             steps_left -= stop_step - start_step
             seconds = time.perf_counter() - t0
             train_seconds += seconds
-            val = evaluate_split(model, loss_fn, x_val, y_val, n_classes,
+            val = evaluate_split(evaluated, loss_fn, x_val, y_val, n_classes,
                                  batch_size=config.eval_batch_size, device=device,
                                  channels_last=channels_last)
             history.append(_history_row(epoch, tally, val, seconds, seen0,
@@ -212,7 +218,8 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, se
                 run.write_failure(message)
                 raise K49Error(message)
             run.save_checkpoint(model, optimizer, {
-                "epoch": epoch + 1, "step": 0, "tally": None, "train_seconds": train_seconds})
+                "epoch": epoch + 1, "step": 0, "tally": None, "train_seconds": train_seconds},
+                ema)
             start_step, tally_state = 0, None
             bar.remove_task(task)
             if on_epoch is not None:
@@ -228,11 +235,11 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, se
 
     t_eval = time.perf_counter()
     if test:
-        logits = predict_logits(model, ds.test_images, batch_size=config.eval_batch_size,
+        logits = predict_logits(evaluated, ds.test_images, batch_size=config.eval_batch_size,
                                 device=device, channels_last=channels_last)
         probs = torch.softmax(logits, dim=1).numpy()
     eval_seconds = time.perf_counter() - t_eval
-    run.save_weights(model, {"model": config.model, "num_classes": n_classes})
+    run.save_weights(evaluated, {"model": config.model, "num_classes": n_classes})
     if test:
         run.write_predictions(probs, ds.test_labels)
     timings = {"train_seconds": train_seconds, "eval_seconds": eval_seconds,

@@ -21,7 +21,7 @@ from k49.report.figures.registry import FIGURES, caption, figure, figure_caption
 
 # The order in which the figure modules are imported is the order of the report's figures.
 # isort: off
-from k49.report.figures import accuracy, curves, auc, confusion, cost, imbalance, calibration  # noqa: F401
+from k49.report.figures import accuracy, curves, auc, confusion, cost, time, imbalance, calibration  # noqa: F401
 # isort: on
 from k49.report.figures.auc import choose_pairs
 
