@@ -10,7 +10,6 @@ K49_CHROMIUM) and the `playwright` package; without them the tests are skipped, 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 import time
@@ -19,40 +18,15 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from browser import chromium
 from k49.deploy.server import create_app, open_socket
 
-CHROMIUM = os.environ.get("K49_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def unavailable(reason: str) -> None:
-    """Skip the browser tests, or fail them in CI."""
-    if in_ci():
-        pytest.fail(f"{reason}; CI is set, so the browser test must run: install the browser "
-                    "with scripts/install-browser.sh and `pip install playwright`", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if importlib.util.find_spec("playwright") is None:
-        unavailable("the playwright Python package is not installed (pip install playwright)")
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        unavailable(f"no Chromium at {CHROMIUM} (scripts/install-browser.sh installs Debian's)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    yield from chromium()
 
 
 @pytest.fixture(scope="module")

@@ -12,33 +12,12 @@ they fail, so the browser test cannot silently stop running.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from pathlib import Path
-
 import pytest
 from fake_study import make_study, tiny_figures
 
+from browser import chromium
 from k49.report.collect import load_study
 from k49.report.render import render_report
-
-CHROMIUM = os.environ.get("K49_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def unavailable(reason: str) -> None:
-    """Skip the browser tests, or fail them in CI."""
-    if in_ci():
-        pytest.fail(f"{reason}; CI is set, so the browser test must run: install the browser "
-                    "with scripts/install-browser.sh and `pip install playwright` (never "
-                    "`playwright install`)", pytrace=False)
-    pytest.skip(reason)
-
 
 # --- the report under test: the fake_study fixture's study and two tiny figures ---------------
 
@@ -58,18 +37,7 @@ def report_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def browser():
-    if importlib.util.find_spec("playwright") is None:
-        unavailable("the playwright Python package is not installed (pip install playwright)")
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        unavailable(f"no Chromium at {CHROMIUM} (scripts/install-browser.sh installs Debian's)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    yield from chromium()
 
 
 class Page:

@@ -70,10 +70,7 @@ def export_onnx(run_dir: str | os.PathLike | RunDir, out: str | os.PathLike | No
     exporter, opset, input, outputs, seconds, evaluated}.
     """
     t0 = time.perf_counter()
-    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-    if not run.exists:
-        raise K49Error(f"{run.path} is not a run directory (no {RunDir.CONFIG}): give a "
-                       "directory made by `k49 train` or `k49 run`")
+    run = RunDir.existing(run_dir)
     record = run.read_config()
     cfg = record["config"]
     if not get_entry(cfg["model"]).is_torch:

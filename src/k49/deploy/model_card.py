@@ -59,10 +59,7 @@ def model_card(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
       what `count` is ("training images", "test images" or None);
     - intended_use (str), limitations (list of str), versions, created.
     """
-    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-    if not run.exists:
-        raise K49Error(f"{run.path} is not a run directory (no {RunDir.CONFIG}): give a "
-                       "directory made by `k49 train` or `k49 run`")
+    run = RunDir.existing(run_dir)
     record = run.read_config()
     cfg, data = record["config"], record.get("dataset", {})
     entry = get_entry(cfg["model"])

@@ -54,10 +54,7 @@ class Predictor:
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike | RunDir, device: str = "auto") -> Predictor:
         """Load `run_dir`'s trained model onto `device` (auto: CUDA if present, else CPU)."""
-        run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-        if not run.exists:
-            raise K49Error(f"{run.path} is not a run directory (no {RunDir.CONFIG}): give a "
-                           "directory made by `k49 train` or `k49 run`")
+        run = RunDir.existing(run_dir)
         record = run.read_config()
         cfg = record["config"]
         entry = get_entry(str(cfg["model"]))

@@ -40,10 +40,7 @@ def predict_from_weights(run: RunDir, config: dict[str, Any]) -> tuple[np.ndarra
 def evaluate_run(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
     """Compute, write and return the run's metrics.json: every metric of `evaluate`, the
     bootstrap intervals of `bootstrap_intervals` and the `convergence` verdict."""
-    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-    if not run.exists:
-        raise K49Error(f"{run.path} is not a run directory (no {RunDir.CONFIG}): "
-                       "give a directory made by `k49 train` or `k49 run`")
+    run = RunDir.existing(run_dir)
     config = run.read_config()
     if run.has_predictions:
         labels, probs = run.read_predictions()

@@ -100,6 +100,15 @@ class RunDir:
         """The seed in the folder name (seed-<n>), if laid out in a study."""
         return int(self.path.name[5:]) if self.in_study else None
 
+    @classmethod
+    def existing(cls, run_dir: str | os.PathLike | RunDir) -> RunDir:
+        """`run_dir` as a RunDir, refusing a folder that is not a run directory."""
+        run = run_dir if isinstance(run_dir, RunDir) else cls(run_dir)
+        if not run.exists:
+            raise K49Error(f"{run.path} is not a run directory (no {cls.CONFIG}): give a "
+                           "directory made by `k49 train` or `k49 run`")
+        return run
+
     @staticmethod
     def in_study_root(root: str | os.PathLike, label: str, seed: int) -> RunDir:
         """The run directory of `label` x `seed` in study folder `root`."""
