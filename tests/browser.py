@@ -44,3 +44,22 @@ def chromium() -> Iterator:
             yield b
         finally:
             b.close()
+
+
+class WatchedPage:
+    """A new page of `browser` at `url` in one colour scheme, recording console and page errors,
+    failed requests and every request made."""
+
+    def __init__(self, browser, url: str, scheme: str, viewport: dict[str, int]):
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page = browser.new_page(viewport=viewport)
+        self.page.set_default_timeout(30_000)
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(
+            f"console: {m.text} ({m.location})"))
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        self.page.on("requestfailed", lambda r: self.errors.append(
+            f"request failed: {r.url[:80]} {r.failure}"))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.emulate_media(color_scheme=scheme)
+        self.page.goto(url, wait_until="load")

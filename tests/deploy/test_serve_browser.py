@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from browser import chromium
+from browser import WatchedPage, chromium
 from k49.deploy.server import create_app, open_socket
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -49,23 +49,12 @@ def server(trained_run):
     sock.close()
 
 
-class Page:
+class Page(WatchedPage):
     """The drawing page in one colour scheme, recording errors and every request."""
 
     def __init__(self, browser, url: str, scheme: str):
         self.url = url
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-        self.page = browser.new_page(viewport={"width": 1000, "height": 760})
-        self.page.set_default_timeout(30_000)
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(
-            f"console: {m.text} ({m.location})"))
-        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        self.page.on("requestfailed", lambda r: self.errors.append(
-            f"request failed: {r.url[:80]} {r.failure}"))
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.emulate_media(color_scheme=scheme)
-        self.page.goto(url + "/", wait_until="load")
+        super().__init__(browser, url + "/", scheme, {"width": 1000, "height": 760})
         self.page.wait_for_function(
             "document.getElementById('model').textContent.startsWith('Model:')")
 

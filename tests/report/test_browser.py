@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 from fake_study import make_study, tiny_figures
 
-from browser import chromium
+from browser import WatchedPage, chromium
 from k49.report.collect import load_study
 from k49.report.render import render_report
 
@@ -40,22 +40,11 @@ def browser():
     yield from chromium()
 
 
-class Page:
+class Page(WatchedPage):
     """A page of the report in one colour scheme, recording errors and outside requests."""
 
     def __init__(self, browser, url: str, scheme: str):
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-        self.page = browser.new_page(viewport={"width": 1280, "height": 900})
-        self.page.set_default_timeout(30_000)
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(
-            f"console: {m.text} ({m.location})"))
-        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        self.page.on("requestfailed", lambda r: self.errors.append(
-            f"request failed: {r.url[:80]} {r.failure}"))
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.emulate_media(color_scheme=scheme)
-        self.page.goto(url, wait_until="load")
+        super().__init__(browser, url, scheme, {"width": 1280, "height": 900})
 
     def assert_clean(self) -> None:
         assert self.errors == []
