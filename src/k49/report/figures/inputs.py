@@ -42,7 +42,7 @@ def optimizer(study: Study, label: str) -> str | None:
 
 def means(study: Study, labels: Sequence[str], key: str) -> np.ndarray:
     """The mean over seeds of metric `key`, one per label (NaN where none has it)."""
-    return np.array([aggregate.metric_mean(study, lb, key) for lb in labels], dtype=np.float64)
+    return aggregate.mean_sd(study, labels, key)[0]
 
 
 def interval_errors(values: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
