@@ -89,9 +89,12 @@ def test_a_folder_missing_a_file_is_refused_before_anything_is_written(tmp_path)
 def test_the_report_states_the_fonts_and_templates_of_the_synthetic_set(synth_dir, tmp_path):
     out = tmp_path / "study"
     result = k49("run", "--suite", str(_one_model_suite(tmp_path)), "--out", str(out),
-                 "--limit-train", "200", "--epochs", "1", "--quiet", "--data-dir", str(synth_dir))
+                 "--limit-train", "200", "--epochs", "1", "--quiet", "--data-dir", str(synth_dir),
+                 "--schedule", "onecycle", "--ema", "0.9")
     assert result.returncode == 0, result.stderr
     recorded = json.loads((out / "NN_1_adam" / "seed-0" / "config.json").read_text())
+    # k49 run passes the training levers to every run, like k49 train.
+    assert (recorded["config"]["schedule"], recorded["config"]["ema"]) == ("onecycle", 0.9)
     summary = recorded["dataset"]["synthetic_info"]["summary"]
     assert "fonts" in summary and "templates" in summary
     html = (out / "report" / "index.html").read_text(encoding="utf-8")

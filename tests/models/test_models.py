@@ -8,7 +8,7 @@ import torch
 
 from k49.errors import K49Error
 from k49.models import count_flops, count_params, create_model, get_entry, list_models, model_info
-from k49.models.resnet import MixSpec, mix_targets, sample_mix
+from k49.models.resnet import MixSpec, PreActResNet, mix_targets, sample_mix
 
 TORCH_MODELS = [n for n in list_models() if get_entry(n).is_torch]
 SEED_MODELS = [
@@ -171,7 +171,22 @@ def test_model_info():
     assert knn["params"] == 0 and knn["flops"] is None and "FLOPs" in knn["description"]
 
 
-@pytest.mark.parametrize("name", ["preact_resnet18", "resnet_small"])
+def test_resnet_grid_classifier_sees_where_features_are():
+    h = torch.randn(2, 128, 7, 7, generator=torch.Generator().manual_seed(0))
+    moved = h.flatten(2)[..., torch.randperm(49, generator=torch.Generator().manual_seed(1))]
+    moved = moved.view_as(h)
+    pooled = PreActResNet(widths=(32, 64, 128), depths=(1, 1, 1), strides=(2, 2, 1)).eval()
+    grid = create_model("resnet_fast").eval()
+    assert pooled.fc.in_features == 128 and grid.fc.in_features == 128 * 7 * 7
+    with torch.no_grad():
+        # Global average pooling cannot tell the positions apart; the 7x7 grid can.
+        torch.testing.assert_close(pooled._classify(moved), pooled._classify(h))
+        assert not torch.allclose(grid._classify(moved), grid._classify(h), atol=1e-3)
+    with pytest.raises(ValueError, match="grid must be >= 1"):
+        PreActResNet(grid=0)
+
+
+@pytest.mark.parametrize("name", ["preact_resnet18", "resnet_small", "resnet_fast"])
 def test_mixup_forward(name):
     torch.manual_seed(0)
     model = create_model(name).eval()

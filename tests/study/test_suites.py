@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from k49.errors import K49Error
-from k49.study.api import demo_suite
+from k49.models import list_models
+from k49.study.api import DEMO_EXTRA, DEMO_PROTOCOL, demo_suite
 from k49.study.runner import run_suite
 from k49.study.suites import builtin_suite, load_suite, plan
 
@@ -69,15 +70,21 @@ name = "CNN_1_sgd"
         load_suite(write(tmp_path, '[[models]]\nname = "NN_1_sgd"\nseeds = [-1]\n'))
 
 
-def test_the_demo_runs_three_seeds_of_the_six_mlps():
-    specs = plan(demo_suite(), [0], Path("out"))
+def test_the_demo_runs_three_seeds_of_the_six_mlps_and_adds_the_time_comparisons():
+    specs = plan(demo_suite(), [0], Path("out"), **DEMO_PROTOCOL)
     seeds = {}
     for s in specs:
         seeds.setdefault(s.label, []).append(s.config.seed)
-    assert len(seeds) == 12
+    assert list(seeds)[:12] == list_models(tag="original")
+    assert list(seeds)[12:] == list(DEMO_EXTRA) == ["keras_simple_cnn", "resnet_small",
+                                                    "resnet_fast"]
     assert sorted(lb for lb, v in seeds.items() if v == [0, 1, 2]) == sorted(
         lb for lb in seeds if lb.startswith("NN_"))
-    assert all(v == [0] for lb, v in seeds.items() if lb.startswith("CNN_"))
+    assert all(v == [0] for lb, v in seeds.items() if not lb.startswith("NN_"))
+    # The recipe keeps its own batch and schedule; the demo's protocol sets the epochs.
+    fast = next(s.config.resolved() for s in specs if s.label == "resnet_fast")
+    assert (fast.epochs, fast.batch_size, fast.schedule) == (DEMO_PROTOCOL["epochs"], 256,
+                                                             "onecycle")
 
 
 def test_bad_key_names_key_and_line(tmp_path):

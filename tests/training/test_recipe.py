@@ -3,12 +3,15 @@ affine augmentation."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
-from k49.models import get_entry, list_models
+from k49.models import create_model, get_entry, list_models
 from k49.models.fast import FAST_RECIPE
 from k49.runs.config import TrainConfig
+from k49.runs.rundir import RunDir
 from k49.training.recipe import affine_augment, build_ema, build_schedule
 from k49.training.steps import epoch_generator
 from k49.training.trainer import train
@@ -81,3 +84,20 @@ def test_the_recipe_trains_with_its_levers_and_records_them(tiny, tmp_path):
     assert result.config.schedule == "onecycle" and result.config.loss == "label_smoothing"
     lrs = [h["lr"] for h in result.history]
     assert lrs[-1] < lrs[0] < result.config.lr  # the end of the cycle
+
+
+@pytest.mark.skipif(shutil.which("c++") is None,
+                    reason="torch.compile on a CPU needs a C++ compiler")
+def test_compile_changes_the_speed_not_the_run(tiny, tmp_path):
+    config = TrainConfig(model="NN_1_adam", epochs=1, batch_size=64, threads=1)
+    compiled = config.model_copy(update={"compile": True})
+    assert compiled.config_hash() == config.config_hash()  # the same run, resumable either way
+    plain = train(config, tmp_path / "plain", dataset=tiny, quiet=True)
+    fast = train(compiled, tmp_path / "compiled", dataset=tiny, quiet=True)
+    assert fast.history[-1]["train_loss"] == pytest.approx(plain.history[-1]["train_loss"],
+                                                           rel=1e-4)
+    a, b = (create_model("NN_1_adam") for _ in range(2))
+    RunDir(tmp_path / "plain").load_weights(a)
+    RunDir(tmp_path / "compiled").load_weights(b)  # the plain model's names
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5, msg=name)

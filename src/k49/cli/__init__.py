@@ -17,6 +17,7 @@ from k49.cli import data, export, predict, serve, studies  # noqa: F401 - regist
 from k49.cli.app import (
     Augment,
     BatchSize,
+    Compile,
     DataDir,
     DatasetName,
     Device,
@@ -84,6 +85,7 @@ def train_cmd(
     ema: Ema = None,
     augment: Augment = None,
     device: Device = "auto",
+    compile_model: Compile = False,
     verify: Verify = True,
     out: Annotated[
         Path | None, typer.Option("--out", help="Run directory (default: runs/MODEL/seed-N).")
@@ -95,7 +97,7 @@ def train_cmd(
 
     config = validated(lambda: TrainConfig(
         model=model, dataset=dataset, data_dir=str(resolve_data_dir(data_dir)), seed=seed,
-        device=device, verify=verify,
+        device=device, compile=compile_model, verify=verify,
         **given(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, loss=loss,
                      val_fraction=val_fraction, limit_train=limit_train, mixup=mixup,
                      schedule=schedule, warmup=warmup, ema=ema, augment=augment)))

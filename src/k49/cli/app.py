@@ -110,6 +110,7 @@ Warmup = Annotated[float | None, config_option("warmup")]
 Ema = Annotated[float | None, config_option("ema")]
 Augment = Annotated[str | None, config_option("augment")]
 Device = Annotated[str, config_option("device")]
+Compile = Annotated[bool, typer.Option("--compile", help=describe("compile"))]
 StorageUrl = Annotated[str | None, typer.Option(
     help="Optuna storage URL, e.g. postgresql://user@host/db (default: SQLite in --out).")]
 StudyName = Annotated[str, typer.Option("--study", help="Study name on the storage.")]

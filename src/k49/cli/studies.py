@@ -12,10 +12,13 @@ from rich.table import Table
 
 from k49.cli.app import (
     Artifacts,
+    Augment,
     BatchSize,
+    Compile,
     DataDir,
     DatasetName,
     Device,
+    Ema,
     Epochs,
     JsonOut,
     LimitTrain,
@@ -23,10 +26,12 @@ from k49.cli.app import (
     Lr,
     Optimizer,
     Quiet,
+    Schedule,
     StorageUrl,
     StudyName,
     ValFraction,
     Verify,
+    Warmup,
     app,
     console,
     given,
@@ -58,7 +63,12 @@ def run_cmd(
     loss: Loss = None,
     val_fraction: ValFraction = None,
     limit_train: LimitTrain = None,
+    schedule: Schedule = None,
+    warmup: Warmup = None,
+    ema: Ema = None,
+    augment: Augment = None,
     device: Device = "auto",
+    compile_model: Compile = False,
     verify: Verify = True,
     storage: StorageUrl = None,
     study: StudyName = "k49",
@@ -71,11 +81,13 @@ def run_cmd(
 
     result = run_study(
         suite, seeds=parse_seeds(seeds) if seeds else None, out=out, jobs=jobs,
-        data_dir=resolve_data_dir(data_dir), quiet=quiet, device=device, verify=verify,
+        data_dir=resolve_data_dir(data_dir), quiet=quiet, device=device,
+        compile=compile_model, verify=verify,
         storage=storage, study_name=study, artifacts=artifacts,
         **given(dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr,
                      optimizer=optimizer, loss=loss, val_fraction=val_fraction,
-                     limit_train=limit_train))
+                     limit_train=limit_train, schedule=schedule, warmup=warmup, ema=ema,
+                     augment=augment))
     _print_study(result)
     if failed := result.failed:
         raise K49Error(f"{len(failed)} of {len(result.runs)} runs failed (first: "
@@ -216,7 +228,8 @@ def demo_cmd(
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Trainings at once.")] = 2,
     quiet: Quiet = False,
 ) -> None:
-    """The main job: the original study's 12 models on the synthetic set, then the report."""
+    """The main job: the original study's 12 models plus three for comparison, on the synthetic
+    set, then the report."""
     from k49.study.api import demo
 
     result = demo(out, data_dir=resolve_data_dir(data_dir), jobs=jobs, quiet=quiet)

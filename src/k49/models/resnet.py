@@ -112,7 +112,7 @@ class PreActBlock(nn.Module):
 
 
 class PreActResNet(nn.Module):
-    """Stem conv3x3 -> stages of PreActBlocks -> BN-ReLU -> global average pool -> Linear.
+    """Stem conv3x3 -> stages of PreActBlocks -> BN-ReLU -> average pool -> Linear.
 
     Args:
         num_classes: number of output logits.
@@ -120,14 +120,19 @@ class PreActResNet(nn.Module):
         depths: blocks per stage, e.g. (2, 2, 2, 2) for ResNet-18.
         strides: stride of each stage's first block, e.g. (1, 2, 2, 2): 28 -> 28, 14, 7, 4.
         stem_width: channels of the stem conv (default: widths[0]).
+        grid: side of the grid the classifier reads from the last stage: 1 (the default) is
+            global average pooling; e.g. 7 keeps each position of a 7x7 last stage, so the
+            classifier also sees where strokes are (average-pooled to grid x grid first).
     """
 
     def __init__(self, num_classes: int = 49, widths: Sequence[int] = (64, 128, 256, 512),
                  depths: Sequence[int] = (2, 2, 2, 2), strides: Sequence[int] = (1, 2, 2, 2),
-                 *, stem_width: int | None = None, in_channels: int = 1):
+                 *, stem_width: int | None = None, in_channels: int = 1, grid: int = 1):
         super().__init__()
         if not len(widths) == len(depths) == len(strides):
             raise ValueError("widths, depths and strides must have the same length")
+        if grid < 1:
+            raise ValueError(f"grid must be >= 1, got {grid}")
         stem_width = stem_width or widths[0]
         self.stem = nn.Conv2d(in_channels, stem_width, 3, 1, 1, bias=False)
         stages, chans = [], stem_width
@@ -138,13 +143,14 @@ class PreActResNet(nn.Module):
             chans = width
         self.stages = nn.ModuleList(stages)
         self.norm = nn.BatchNorm2d(chans)
-        self.fc = nn.Linear(chans, num_classes)
+        self.grid = grid
+        self.fc = nn.Linear(chans * grid * grid, num_classes)
         #: Valid mix positions: 0 (input) .. len(stages) (output of the last stage).
         self.num_mix_layers = len(stages) + 1
 
     def _classify(self, h: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.norm(h))
-        return self.fc(F.adaptive_avg_pool2d(h, 1).flatten(1))
+        return self.fc(F.adaptive_avg_pool2d(h, self.grid).flatten(1))
 
     def forward(self, x: torch.Tensor, mix: Any = None) -> torch.Tensor:
         if mix is None:

@@ -27,7 +27,7 @@ SEED_VAL_FRACTION = 0.3
 N_CLASSES = 49
 
 #: Fields that change where or how fast a run happens, not what it computes.
-_NOT_HASHED = {"data_dir", "device", "threads", "eval_batch_size", "verify"}
+_NOT_HASHED = {"data_dir", "device", "threads", "eval_batch_size", "verify", "compile"}
 #: Fields added after the first release, left out of the hash at their defaults so that runs
 #: made before them keep their hash (and resume).
 _HASHED_UNLESS_DEFAULT = {"model_args": {}, "weight_decay": 0.0, "schedule": "constant",
@@ -96,6 +96,9 @@ class TrainConfig(BaseModel):
     device: str = Field("auto", pattern=DEVICE_PATTERN,
                         description="Device: auto, cpu, cuda or cuda:N.")
     threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores).")
+    compile: bool = Field(False, description="torch.compile the model (meant for CUDA; its "
+                          "speed was not measured here). Speed only: not part of the run's "
+                          "hash.")
     eval_batch_size: int = Field(1024, ge=1, description="Batch size of evaluation.")
     verify: bool = Field(True, description="Refuse a real dataset whose files fail their "
                          "official checksums (--no-verify uses them, and the run records it).")

@@ -49,8 +49,9 @@ def train_steps(
     if stop_step is None:
         stop_step = (len(perm) + batch_size - 1) // batch_size
     for step in range(start_step, stop_step):
-        idx = perm[step * batch_size:(step + 1) * batch_size]
-        # index_select copies whole rows; x[idx] would gather byte by byte.
+        # On the images' device (CUDA keeps them there); index_select copies whole rows,
+        # where x[idx] would gather byte by byte.
+        idx = perm[step * batch_size:(step + 1) * batch_size].to(x_train.device)
         x = to_input(x_train.index_select(0, idx), device, channels_last)
         y = y_train.index_select(0, idx).to(device)
         if augment:
