@@ -38,20 +38,20 @@ def train_steps(
     augment: bool = False,
 ) -> Iterator[int]:
     """The hot loop: one optimizer step per batch `perm[step * batch_size:(step + 1) *
-    batch_size]` of the uint8 images `x_train`, for steps start_step .. stop_step - 1 (default:
-    to the end of `perm`). Yields each step's index once its update and its tally are done, so
-    the caller can show progress or stop between steps. `mix_key` is (seed, epoch): each
-    step's mixing (and affine augmentation) is drawn from a generator seeded by (seed, epoch,
-    step). The `scheduler` steps and the `ema` is updated after every optimizer step.
+    batch_size]` of the uint8 images `x_train` (`perm`, `x_train` and `y_train` on one device),
+    for steps start_step .. stop_step - 1 (default: to the end of `perm`). Yields each step's
+    index once its update and its tally are done, so the caller can show progress or stop
+    between steps. `mix_key` is (seed, epoch): each step's mixing (and affine augmentation) is
+    drawn from a generator seeded by (seed, epoch, step). The `scheduler` steps and the `ema`
+    is updated after every optimizer step.
     """
     n_classes = tally.n_classes
     use_mix = mixup != "none"
     if stop_step is None:
         stop_step = (len(perm) + batch_size - 1) // batch_size
     for step in range(start_step, stop_step):
-        # On the images' device (CUDA keeps them there); index_select copies whole rows,
-        # where x[idx] would gather byte by byte.
-        idx = perm[step * batch_size:(step + 1) * batch_size].to(x_train.device)
+        idx = perm[step * batch_size:(step + 1) * batch_size]
+        # index_select copies whole rows; x[idx] would gather byte by byte.
         x = to_input(x_train.index_select(0, idx), device, channels_last)
         y = y_train.index_select(0, idx).to(device)
         if augment:

@@ -152,11 +152,11 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, se
     y_train = torch.from_numpy(ds.train_labels[split.train])
     x_val = torch.from_numpy(ds.train_images[split.val])
     y_val = torch.from_numpy(ds.train_labels[split.val])
-    amp = device.type == "cuda"
-    if amp:
+    if device.type == "cuda":
         # The uint8 training set fits on any GPU (all of K49's is 182 MB), so batches are
         # sliced there instead of copied from host memory every step.
         x_train, y_train = x_train.to(device), y_train.to(device)
+    amp = device.type == "cuda"
     amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
 
@@ -182,6 +182,7 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, se
             task = bar.add_task(f"{config.model} epoch {epoch + 1}/{config.epochs}",
                                 total=steps_per_epoch, completed=start_step, ips=0.0, loss=0.0)
             perm = torch.randperm(len(x_train), generator=epoch_generator(config.seed, epoch))
+            perm = perm.to(x_train.device)  # where the images are: once an epoch
             tally = Tally(n_classes, tally_state)
             model.train()
             t0, seen0 = time.perf_counter(), tally.seen
