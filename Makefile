@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench bench-difficulty lint clean
 
 $(STAMP): pyproject.toml scripts/install-torch.sh scripts/install-fonts.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_report.py --json > benchmarks/results/report.json
 	$(BIN)/python benchmarks/bench_storage.py --out benchmarks/results/storage.json
 	$(BIN)/python benchmarks/bench_serve.py --out benchmarks/results/serve.json
+
+# The synthetic set's calibration against the published K49 figures (about an hour on 2 cores).
+bench-difficulty: $(STAMP)
+	$(BIN)/python benchmarks/bench_difficulty.py --knn-compare --ablation
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -159,8 +159,9 @@ def test_every_class_has_two_templates():
     assert set(per_class) == set(K49_CHARS)
     assert min(per_class.values()) >= 2
     assert templates.images.shape[1:] == (1, synthetic.TEMPLATE_SIZE, synthetic.TEMPLATE_SIZE)
-    np.testing.assert_allclose(templates.weights.sum(1), 1.0)
-    assert all(templates.weights[templates.labels[i], i] > 0 for i in range(len(templates.labels)))
+    weights = templates.class_weights(synthetic.DIFFICULTY.variant_share)
+    np.testing.assert_allclose(weights.sum(1), 1.0)
+    assert all(weights[templates.labels[i], i] > 0 for i in range(len(templates.labels)))
 
 
 def test_works_without_system_fonts(tmp_path, monkeypatch):
@@ -206,9 +207,12 @@ def test_hentaigana_templates_used_when_available():
     assert len(hent) > 250
     assert any(f["path"] == str(IPAMJ) for f in map(vars, templates.fonts))
     kinds = templates.kinds
+    variant_share = synthetic.DIFFICULTY.variant_share
+    weights = templates.class_weights(variant_share)
     for c in range(49):
-        share = templates.weights[c, kinds == "hentaigana"].sum()
-        assert share == pytest.approx(synthetic.HENTAIGANA_SHARE if share else 0.0)
+        share = weights[c, kinds == "hentaigana"].sum()
+        only_variants = not (templates.labels[kinds == "modern"] == c).any()
+        assert share == pytest.approx(1.0 if only_variants else variant_share if share else 0.0)
 
 
 # --- statistics ---------------------------------------------------------------------------------
@@ -221,8 +225,8 @@ def test_stats_close_to_k49(system_fonts):
         images, labels = synthetic.synthesize(np.full(49, 41), 123, templates)
     assert images.shape == (2009, 28, 28)
     stats = image_stats(images)
-    for key, ref in K49_REFERENCE.items():
-        assert abs(stats[key] / ref - 1) < 0.1, (key, stats[key], ref)
+    for key, ref in K49_REFERENCE.items():  # issue 18's bound: within 15% of the real sample
+        assert abs(stats[key] / ref - 1) < 0.15, (key, stats[key], ref)
     # the longer side of the ink fills the frame, as in K49
     assert np.mean(np.maximum(*ink_boxes(images)) >= 27) > 0.8
 

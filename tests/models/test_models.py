@@ -242,10 +242,10 @@ def test_mix_targets_are_convex():
 
 
 def test_knn4_fits_and_predicts():
-    from sklearn.neighbors import KNeighborsClassifier
+    from k49.models.knn import TorchKNN
 
     knn = create_model("knn4")
-    assert isinstance(knn, KNeighborsClassifier)
+    assert isinstance(knn, TorchKNN)
     assert knn.n_neighbors == 4 and knn.weights == "distance"
     rng = np.random.default_rng(0)
     x = rng.random((30, 784)).astype(np.float32)
@@ -255,3 +255,39 @@ def test_knn4_fits_and_predicts():
     assert proba.shape == (5, 3)
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
     np.testing.assert_array_equal(knn.predict(x[:5]), y[:5])  # nearest is itself
+
+
+@pytest.mark.parametrize("weights", ["distance", "uniform"])
+def test_knn4_on_torch_finds_scikit_learns_neighbours(weights):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(1)
+    x = (rng.random((700, 784)) < 0.3) * rng.random((700, 784))
+    x = x.astype(np.float32)
+    y = rng.integers(0, 7, 700) * 3 + 2  # labels need not be 0..n-1
+    q = x[:120] + rng.normal(0, 0.05, (120, 784)).astype(np.float32)
+    q[:4] = x[200:204]  # exact copies of training rows: distance 0
+    ours = create_model("knn4", weights=weights, query_chunk=50, train_chunk=256).fit(x, y)
+    ref = create_model("knn4", sklearn=True, weights=weights).fit(x, y)
+    assert isinstance(ref, KNeighborsClassifier)
+    d, i = ours.kneighbors(q)
+    d_ref, i_ref = ref.kneighbors(q)
+    np.testing.assert_array_equal(i, i_ref)
+    np.testing.assert_allclose(d, d_ref, atol=1e-5)
+    np.testing.assert_array_equal(ours.classes_, ref.classes_)
+    np.testing.assert_allclose(ours.predict_proba(q), ref.predict_proba(q), atol=1e-6)
+    if weights == "distance":  # an exact copy outvotes every other neighbour
+        assert np.all(ours.predict(q[:4]) == y[200:204])
+
+
+@pytest.mark.parametrize("kwargs, x_shape, message", [
+    ({"weights": "gaussian"}, (10, 4), "weights"),
+    ({"n_neighbors": 0}, (10, 4), "n_neighbors"),
+    ({}, (3, 4), "at least n_neighbors=4"),
+    ({}, (10,), "x must be"),
+])
+def test_knn4_on_torch_names_bad_arguments(kwargs, x_shape, message):
+    from k49.models.knn import TorchKNN
+
+    with pytest.raises(ValueError, match=message):
+        TorchKNN(**kwargs).fit(np.zeros(x_shape, dtype=np.float32), np.zeros(x_shape[0]))

@@ -67,6 +67,14 @@ def _print_synth_report(report: dict) -> None:
         console.print(f"synthetic set {report['summary']}; {report.get('train_size')} train / "
                       f"{report.get('test_size')} test images written to {report.get('dir')}",
                       highlight=False)
+    difficulty = report.get("difficulty")
+    if isinstance(difficulty, dict):
+        console.print(
+            f"difficulty (generator version {report.get('generator_version')}): "
+            f"{difficulty.get('hands')} hands per class, "
+            f"{difficulty.get('variant_share', 0):.0%} of them in variant forms, neighbouring "
+            "characters, broken ink and bleed-through; calibrated against the published K49 "
+            "results (docs/synthetic.md)", highlight=False)
 
 
 #: File statuses of `data info` that mean the set is not the official one.

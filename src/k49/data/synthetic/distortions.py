@@ -1,12 +1,16 @@
 """Batched torch distortions that turn templates into K49-like 28x28 images.
 
-Every sample is one template through this pipeline, a whole batch at a time:
+Every sample is one hand's template (difficulty.py) through this pipeline, a whole batch at a
+time:
 
+0. each stroke group moved, turned and weighted on its own (one resampling);
 1. a random affine transform (rotation, shear, anisotropic scale, translation) and an elastic
    distortion (a smooth random displacement field), in one ``grid_sample``;
-2. K49's framing: the ink's bounding box centred, its longer side filling the frame (at 56x56);
+2. K49's framing: the ink's bounding box centred, its longer side filling the frame (at 56x56),
+   and the ends of the neighbouring characters above and below entering the crop;
 3. stroke-width change like a brush's: an occasional 3x3 dilation, then a blur and a soft
    threshold that varies smoothly across the character; ink intensity varies the same way;
+   broken ink and bleed-through from the other side of the page;
 4. area-averaging to 28x28, a light blur and ink noise: white ink on black, uint8.
 
 Everything works on whole batches with elementwise and shifted-slice ops, small matrix products
@@ -23,10 +27,18 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from k49.data.synthetic.difficulty import (
+    AFFINE_DRAWS,
+    DIFFICULTY,
+    Difficulty,
+    Hands,
+)
+
 
 @dataclass(frozen=True)
 class Distortion:
-    """Strength of every random transform; the defaults are tuned to K49's statistics."""
+    """Strength of every random transform of one sample; the defaults are tuned to K49's
+    statistics. A hand (Difficulty) draws the affine and warp once more, hand_strength times."""
 
     rotation_deg: float = 9.0  # standard deviation
     shear: float = 0.18  # standard deviation of the x-shear factor
@@ -37,10 +49,10 @@ class Distortion:
     elastic: float = 0.06  # displacement standard deviation, in units of half the frame
     elastic_grid: int = 5  # control points per side of the smooth random fields
     dilate_prob: float = 0.15  # chance of a 3x3 dilation (at 56 px) before thresholding
-    threshold: tuple[float, float] = (0.33, 0.63)  # range of the soft threshold: stroke width
+    threshold: tuple[float, float] = (0.3, 0.6)  # range of the soft threshold: stroke width
     threshold_field: float = 0.06  # how much the threshold varies across the character
     ramp: float = 6.0  # steepness of the soft threshold
-    intensity: tuple[float, float] = (0.85, 1.3)  # ink intensity range (clipped at 1 later)
+    intensity: tuple[float, float] = (0.9, 1.4)  # ink intensity range (clipped at 1 later)
     intensity_field: float = 0.2
     blur: tuple[float, float] = (0.0, 0.3)  # weight of a final 3x3 blur
     noise: float = 0.06  # multiplicative ink noise standard deviation
@@ -50,6 +62,7 @@ class Distortion:
 DISTORTION = Distortion()
 
 OUT = 28  # K49's image side
+BREAK_GRID = 9  # control points per side of the field that breaks the ink
 FRAME = 2 * OUT  # the framed character is drawn at twice that, then area-averaged
 
 
@@ -62,6 +75,20 @@ def _basis(size: int, n: int):
     width = (centres[1] - centres[0]).item()
     u = torch.exp(-((pos[:, None] - centres[None, :]) ** 2) / (2 * width**2))
     return (u / u.norm(dim=1, keepdim=True)).float()
+
+
+@functools.lru_cache(maxsize=8)
+def _upsample(size: int, n: int):
+    """(size, n) matrix of bilinear upsampling (align_corners=False, edges clamped): U @ f @ U.T
+    resizes (n, n) maps to (size, size) as interpolate would, as two small matrix products."""
+    pos = ((torch.arange(size, dtype=torch.float64) + 0.5) * n / size - 0.5).clamp(0, n - 1)
+    low = pos.floor().long().clamp(max=n - 2) if n > 1 else torch.zeros(size, dtype=torch.long)
+    frac = pos - low
+    u = torch.zeros(size, n, dtype=torch.float64)
+    u[torch.arange(size), low] = 1 - frac
+    if n > 1:
+        u[torch.arange(size), low + 1] += frac
+    return u.float()
 
 
 def _coords(size: int):
@@ -136,18 +163,85 @@ def _frame(x, threshold: float = 0.3):
     )
 
 
-def render_batch(templates, index, g, d: Distortion = DISTORTION):
-    """Distort templates[index] into (B, 28, 28) uint8 images; all randomness from generator g."""
-    b, s = len(index), templates.shape[-1]
-    x = templates[index]
+def _stroke_grid(parts, centres, draws, k: Difficulty, size: int):
+    """Sampling grid (B, size, size, 2) and ink weight (B, 1, size, size) that move, turn and
+    weight each stroke group on its own. Output point p samples sum_j m_j(p) q_j(p), with q_j
+    the inverse of group j's turn about its centre c_j and shift s_j, blended by the smooth
+    memberships m_j (B, parts, r, r) so that strokes bend where groups meet instead of tearing.
+    The blend is made at the maps' resolution r and upsampled: it is smooth."""
+    shift = draws[..., :2] * k.stroke_shift
+    turn = draws[..., 2] * math.radians(k.stroke_turn_deg)
+    weight = torch.exp(draws[..., 3] * k.stroke_weight).clamp_(0.4, 2.0)
+    cos, sin = torch.cos(turn), torch.sin(turn)
+    # q_j = R(-turn)(p - c - shift) + c = [[cos, sin], [-sin, cos]] p + offset
+    cx, cy = centres[..., 0], centres[..., 1]
+    ux, uy = cx + shift[..., 0], cy + shift[..., 1]
+    off_x = cx - (cos * ux + sin * uy)
+    off_y = cy - (-sin * ux + cos * uy)
+    coefs = torch.stack([cos, sin, off_x, off_y, weight], 2)  # (B, parts, 5)
+    blend = torch.einsum("bjhw,bjc->bchw", parts, coefs)
+    up = _upsample(size, blend.shape[-1])
+    blend = up @ blend @ up.T
+    t = _coords(size)
+    px, py = t.view(1, 1, -1), t.view(1, -1, 1)
+    c, sn = blend[:, 0], blend[:, 1]
+    grid = torch.empty(blend.shape[0], 2, size, size)
+    torch.mul(c, px, out=grid[:, 0]).addcmul_(sn, py).add_(blend[:, 2])
+    torch.mul(c, py, out=grid[:, 1]).addcmul_(sn, px, value=-1).add_(blend[:, 3])
+    return grid.permute(0, 2, 3, 1), blend[:, 4:]
 
-    # 1. affine + elastic in one resampling. The grid maps output to input coordinates, so it is
-    #    the inverse of the forward transform rotation @ shear @ scale (+ translation).
-    angle = torch.randn(b, generator=g) * math.radians(d.rotation_deg)
-    shear = torch.randn(b, generator=g) * d.shear
-    size = torch.exp(torch.randn(b, generator=g) * d.scale_log_sd)
-    aspect = torch.exp(d.aspect_log_mean + torch.randn(b, generator=g) * d.aspect_log_sd)
-    tx, ty = torch.randn(2, b, generator=g) * d.translate
+
+def stroke_templates(templates, index, draws, k: Difficulty):
+    """templates.images[index] (B, 1, S, S) with each stroke group moved, turned and weighted
+    by its `draws` (B, parts, PART_DRAWS) standard normals scaled by `k`'s stroke fields."""
+    x = templates.images[index]
+    if not (k.stroke_shift or k.stroke_turn_deg or k.stroke_weight):
+        return x
+    grid, weight = _stroke_grid(templates.parts[index], templates.part_centres[index], draws, k,
+                                x.shape[-1])
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros",
+                         align_corners=False).mul_(weight)
+
+
+def _add_neighbour(x, other, depth, top: bool):
+    """Into `x` (B, 1, S, S), in place: the last `depth` (B,) rows of each image of `other` at
+    the top of the frame (top=True), or its first rows at the bottom: the end of the
+    neighbouring character in a vertical line of text, cut by the crop. Depth 0 adds nothing."""
+    b, _, s, _ = x.shape
+    reach = int(depth.max())
+    if reach <= 0:
+        return x
+    rows = torch.arange(reach).view(1, reach)
+    d = depth.view(b, 1)
+    source = rows + (s - d) if top else rows - reach + d
+    valid = ((source >= 0) & (source < s)).view(b, 1, reach, 1)
+    index = source.clamp(0, s - 1).view(b, 1, reach, 1).expand(b, 1, reach, s)
+    band = x[:, :, :reach] if top else x[:, :, s - reach :]
+    torch.maximum(band, other.gather(2, index) * valid, out=band)
+    return x
+
+
+def render_batch(hands: Hands, hand_index, g, d: Distortion = DISTORTION,
+                 k: Difficulty = DIFFICULTY):
+    """Draw one sample of each of `hands`' rows `hand_index` (B,) as (B, 28, 28) uint8 images;
+    every random draw comes from generator `g`, in a fixed order, so a seed gives the same
+    images."""
+    b, s = len(hand_index), hands.images.shape[-1]
+    hand_scale = k.hand_strength if k.hands else 0.0
+
+    # 0. the hand's template, its stroke groups moved, turned and weighted its own way.
+    x = hands.images[hand_index]
+
+    # 1. affine + elastic in one resampling: the hand's draws (scaled by hand_strength) plus
+    #    the sample's own. The grid maps output to input coordinates, so it is the inverse of
+    #    the forward transform rotation @ shear @ scale (+ translation).
+    a = torch.randn(b, AFFINE_DRAWS, generator=g).mul_(k.sample_strength)
+    a.add_(hands.affine[hand_index], alpha=hand_scale)
+    angle = a[:, 0] * math.radians(d.rotation_deg)
+    shear = a[:, 1] * d.shear
+    size = torch.exp(a[:, 2] * d.scale_log_sd)
+    aspect = torch.exp(d.aspect_log_mean + a[:, 3] * d.aspect_log_sd)
+    tx, ty = a[:, 4] * d.translate, a[:, 5] * d.translate
     sx, sy = size * aspect.sqrt(), size / aspect.sqrt()
     cos, sin = torch.cos(angle), torch.sin(angle)
     # forward [[p, q], [r, t]] = [[cos, -sin], [sin, cos]] @ [[1, shear], [0, 1]] @ diag(sx, sy)
@@ -156,8 +250,10 @@ def render_batch(templates, index, g, d: Distortion = DISTORTION):
     det = p * t - q * r
     ia, ib, ic, id_ = t / det, -q / det, -r / det, p / det
     basis = _basis(s, d.elastic_grid)
-    grid = basis @ (torch.randn(b, 2, d.elastic_grid, d.elastic_grid, generator=g) * d.elastic)
-    grid = grid @ basis.T
+    warp = torch.randn(b, 2, d.elastic_grid, d.elastic_grid, generator=g)
+    warp = warp.mul_(k.sample_strength).add_(hands.warp[hand_index], alpha=hand_scale)
+    warp = warp.mul_(d.elastic)
+    grid = basis @ warp @ basis.T
     _affine_into(grid, ia, ib, -(ia * tx + ib * ty), ic, id_, -(ic * tx + id_ * ty))
     x = F.grid_sample(
         x, grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="zeros", align_corners=False
@@ -165,6 +261,14 @@ def render_batch(templates, index, g, d: Distortion = DISTORTION):
 
     # 2. K49's framing: centre the ink's bounding box, its longer side filling the frame.
     x = _frame(x)
+
+    # 2b. the ends of the neighbouring characters above and below, cut by the crop.
+    if k.neighbours:
+        lo, hi = k.neighbour_depth
+        for shift, top in ((1, True), (2, False)):
+            on = torch.rand(b, generator=g) < k.neighbours
+            depth = (FRAME * (lo + (hi - lo) * torch.rand(b, generator=g))).round().long()
+            x = _add_neighbour(x, x.roll(shift, 0), depth * on, top)
 
     # 3. stroke width in output pixels, like a brush: optional dilation, then a light blur and a
     #    soft threshold that varies smoothly across the character; ink intensity likewise.
@@ -177,6 +281,21 @@ def render_batch(templates, index, g, d: Distortion = DISTORTION):
     x = x.sub_(thr).mul_(d.ramp).clamp_(0, 1)
     ink = fields[:, 1:].mul_(d.intensity_field).add_(1).mul_(_uniform(g, b, *d.intensity))
     x = x.mul_(ink)
+
+    # 3b. broken ink: faded patches (a finer smooth field above a level) cut the strokes.
+    if k.broken_ink:
+        fine = _basis(FRAME, BREAK_GRID)
+        field = fine @ torch.randn(b, 1, BREAK_GRID, BREAK_GRID, generator=g) @ fine.T
+        area = _uniform(g, b, 0.0, k.broken_area)
+        on = (torch.rand(b, 1, 1, 1, generator=g) < k.broken_ink).float()
+        level = torch.special.ndtri(1 - area.clamp(min=1e-4))
+        x = x.mul_(1 - on * field.sub_(level).mul_(3).clamp_(0, 1))
+
+    # 3c. bleed-through: another character, mirrored and faint, from the other side.
+    if k.bleed_through:
+        on = (torch.rand(b, 1, 1, 1, generator=g) < k.bleed_through).float()
+        faint = on * _uniform(g, b, *k.bleed_intensity)
+        x = torch.maximum(x, x.roll(3, 0).flip(-1) * faint)
 
     # 4. area-average to 28 x 28, a light blur, ink noise, white on black uint8.
     x = F.avg_pool2d(x, FRAME // OUT)

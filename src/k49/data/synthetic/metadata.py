@@ -27,8 +27,9 @@ from k49.io import read_json
 #: The demo's size: 23,237 train and 3,855 test images, generated in a few seconds.
 DEFAULT_SCALE = 0.1
 
-#: Bumped whenever the pipeline changes what a given seed produces.
-GENERATOR_VERSION = 1
+#: Bumped whenever the pipeline changes what a given seed produces. Version 2: calibrated to
+#: K49's difficulty (hands, variant forms, stroke-level variation, page effects).
+GENERATOR_VERSION = 2
 
 #: The metadata file beside the set's K49-format files.
 INFO_FILE = "synthetic.json"
@@ -117,6 +118,7 @@ class Rebuild:
     seed: int
     system_fonts: bool | None  # None: as K49_SYNTH_SYSTEM_FONTS says
     reason: str | None  # a one-line notice, None for a first generation
+    difficulty: dict[str, Any] | None = None  # as recorded by this generator version; None: default
 
 
 def rebuild_needed(data_dir: str | os.PathLike) -> Rebuild | None:
@@ -137,6 +139,8 @@ def rebuild_needed(data_dir: str | os.PathLike) -> Rebuild | None:
         recorded = read_json(path)
         key, scale, seed = recorded.get("cache_key"), recorded["scale"], recorded["seed"]
         system_fonts = bool(recorded.get("system_fonts", True))
+        version = recorded.get("generator_version")
+        difficulty = recorded.get("difficulty") if version == GENERATOR_VERSION else None
     except FileNotFoundError:
         if missing:  # a set of unknown scale and seed: never overwrite it with another
             raise K49Error(
@@ -145,14 +149,20 @@ def rebuild_needed(data_dir: str | os.PathLike) -> Rebuild | None:
                 "--scale and --seed") from None
         return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        key, scale, seed, system_fonts = None, DEFAULT_SCALE, 0, None
+        key, scale, seed, system_fonts, version, difficulty = (
+            None, DEFAULT_SCALE, 0, None, None, None)
+    difficulty = difficulty if isinstance(difficulty, dict) else None
     if missing:
         return Rebuild(scale, seed, system_fonts, (
             f"{', '.join(missing)} missing from {directory}: rebuilding the set with its "
-            f"recorded scale {scale} and seed {seed}"))
+            f"recorded scale {scale} and seed {seed}"), difficulty)
     if key == cache_key(system_fonts):
         return None
+    if version != GENERATOR_VERSION:
+        why = (f"was made by synthetic generator version {version}, and this is version "
+               f"{GENERATOR_VERSION} (calibrated to K49's difficulty)")
+    else:
+        why = "was built from another font set"
     return Rebuild(scale, seed, system_fonts, (
-        f"the synthetic set in {spec.directory(data_dir)} was built from another font set "
-        f"(or generator version): rebuilding it (scale {scale}, seed {seed})"
-    ))
+        f"the synthetic set in {directory} {why}: rebuilding it (scale {scale}, seed {seed})"
+    ), difficulty)

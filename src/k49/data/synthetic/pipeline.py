@@ -31,6 +31,13 @@ from rich.progress import (
 from k49.data.datasets import DATASETS, K49_TEST_COUNTS
 from k49.data.k49format import write_k49_files
 from k49.data.stats import K49_REFERENCE, image_stats
+from k49.data.synthetic.difficulty import (
+    DIFFICULTY,
+    Difficulty,
+    Hands,
+    check_difficulty,
+    draw_hands,
+)
 from k49.data.synthetic.distortions import DISTORTION, Distortion, render_batch
 from k49.data.synthetic.fonts import find_fonts, font_set, font_set_key, system_fonts_enabled
 from k49.data.synthetic.metadata import (
@@ -40,7 +47,7 @@ from k49.data.synthetic.metadata import (
     font_warning,
     template_summary,
 )
-from k49.data.synthetic.templates import HENTAIGANA_SHARE, TemplateSet, build_templates
+from k49.data.synthetic.templates import TemplateSet, build_templates
 from k49.errors import K49Error
 from k49.io import make_dir, remove_stale_parts, torch_threads
 
@@ -50,6 +57,8 @@ K49_TEST_SIZE = DATASETS["k49"].test_size
 
 #: Samples per batch through the torch pipeline.
 BATCH_SIZE = 256
+#: Entropy added to the set's seed for drawing its hands (not the train or test stream).
+HANDS_STREAM = 0x48414E44
 
 def _check_scale(scale: float) -> float:
     try:
@@ -105,29 +114,57 @@ def _split_seeds(seed: int) -> tuple[int, int]:
     return int(train) & (2**63 - 1), int(test) & (2**63 - 1)
 
 
+def set_hands(templates: TemplateSet, seed: int, difficulty: Difficulty = DIFFICULTY,
+              distortion: Distortion = DISTORTION) -> Hands | None:
+    """The set's writers, `difficulty.hands` per class, drawn from the set's `seed` (so the
+    train and test splits share them); None when hands are off."""
+    if not difficulty.hands:
+        return None
+    g = torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), HANDS_STREAM])
+                                          .generate_state(1, dtype=np.uint64)[0] >> 1))
+    weights = torch.from_numpy(templates.class_weights(difficulty.variant_share)).float()
+    return draw_hands(templates, weights.repeat_interleave(difficulty.hands, 0), difficulty,
+                      distortion.elastic_grid, g)
+
+
 def synthesize(
     counts: Sequence[int],
     seed: int,
     templates: TemplateSet,
     distortion: Distortion = DISTORTION,
     on_batch=None,
+    *,
+    difficulty: Difficulty = DIFFICULTY,
+    hands: Hands | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 28, 28) uint8 and labels (N,) uint8, `counts[c]` images of class c, shuffled.
 
-    `on_batch(n)` is called after every batch of n images (for progress bars).
+    Each sample is written by one of its class's `hands` (set_hands; drawn from `seed` when not
+    given) chosen at random, or, with hands off, draws its own. `on_batch(n)` is called after
+    every batch of n images (for progress bars).
     """
+    check_difficulty(difficulty)
     g = torch.Generator().manual_seed(int(seed))
     counts = np.asarray(counts, dtype=np.int64)
+    if hands is None:
+        hands = set_hands(templates, seed, difficulty, distortion)
+    per_class = difficulty.hands
     labels = torch.from_numpy(np.repeat(np.arange(len(counts)), counts))
     labels = labels[torch.randperm(len(labels), generator=g)]
-    weights = torch.from_numpy(templates.weights).float()
+    weights = torch.from_numpy(templates.class_weights(difficulty.variant_share)).float()
     images = np.empty((len(labels), 28, 28), dtype=np.uint8)
     with torch.inference_mode():
         for start in range(0, len(labels), BATCH_SIZE):
             batch = labels[start : start + BATCH_SIZE]
-            index = torch.multinomial(weights[batch], 1, generator=g)[:, 0]
+            if per_class:
+                batch_hands = hands
+                index = batch * per_class + torch.randint(per_class, batch.shape, generator=g)
+            else:
+                batch_hands = draw_hands(templates, weights[batch], difficulty,
+                                         distortion.elastic_grid, g)
+                index = torch.arange(len(batch))
             images[start : start + len(batch)] = render_batch(
-                templates.images, index, g, distortion
+                batch_hands, index, g, distortion, difficulty
             ).numpy()
             if on_batch is not None:
                 on_batch(len(batch))
@@ -159,8 +196,12 @@ def generate(
     progress: bool = True,
     *,
     system_fonts: bool | None = None,
+    difficulty: Difficulty = DIFFICULTY,
 ) -> dict[str, Any]:
     """Write the synthetic set into `data_dir`/synthetic in K49's format; return its report.
+
+    `difficulty` chooses the mechanisms that make it K49-hard (difficulty.py; the default is
+    calibrated against the published K49 results); the train and test splits share its hands.
 
     The report (also written as synthetic.json) records seed, scale, counts, the fonts and
     templates used (with a one-line `summary` and the cache key of the font set), image
@@ -170,6 +211,10 @@ def generate(
     """
     scale = _check_scale(scale)
     seed = _check_seed(seed)
+    try:
+        check_difficulty(difficulty)
+    except ValueError as e:
+        raise K49Error(str(e)) from None
     spec = DATASETS["synthetic"]
     out_dir = make_dir(spec.directory(data_dir))
     remove_stale_parts(out_dir)  # left by a generation killed midway
@@ -186,6 +231,7 @@ def generate(
         if warning:
             print(warning, file=sys.stderr)
         start = time.perf_counter()
+        hands = set_hands(templates, seed, difficulty)
         arrays = {}
         with _progress(progress) as bar:
             for split, counts, split_seed in zip(
@@ -195,6 +241,7 @@ def generate(
                 arrays[split] = synthesize(
                     counts, split_seed, templates,
                     on_batch=lambda n, task=task: bar.advance(task, n),
+                    difficulty=difficulty, hands=hands,
                 )
     elapsed = time.perf_counter() - start
     n_images = int(train_counts.sum() + test_counts.sum())
@@ -228,9 +275,9 @@ def generate(
             ch: int(((templates.labels == i) & (kinds == "hentaigana")).sum())
             for i, ch in enumerate(spec.chars)
         },
-        "hentaigana_share": HENTAIGANA_SHARE,
         "templates": templates.records,
         "distortion": asdict(DISTORTION),
+        "difficulty": difficulty.as_dict(),
         "stats": {split: image_stats(arrays[split][0]) for split in arrays},
         "reference_stats": dict(K49_REFERENCE),
         "torch": torch.__version__,

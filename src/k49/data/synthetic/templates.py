@@ -43,9 +43,12 @@ FONTJA_WEIGHTS = {
     "bold": {"stroke": STROKE_WIDTH * 1.3, "pull": 1.0, "max_coverage": 0.65},
 }
 
-#: Share of a class's samples drawn from its hentaigana templates (when it has any); the rest
-#: come from the modern glyph in the various fonts.
-HENTAIGANA_SHARE = 0.3
+#: A template's ink is split into PARTS spatial clusters ("stroke groups"), each of which the
+#: distortions move, turn and thicken on its own; their soft membership maps are kept at
+#: PART_RES x PART_RES (the displacement they make is smooth, so strokes bend rather than tear).
+PARTS = 4
+PART_RES = 16
+PART_SOFTNESS = 0.08  # width of the blend between neighbouring parts, in half-frame units
 
 #: Hentaigana blocks: Kana Supplement and Kana Extended-A.
 HENTAIGANA_RANGE = range(0x1B000, 0x1B130)
@@ -62,13 +65,25 @@ class FontInfo:
 
 @dataclass
 class TemplateSet:
-    """Rendered templates: images (T, 1, S, S) float32 in [0, 1], their class and origin."""
+    """Rendered templates: images (T, 1, S, S) float32 in [0, 1], their class and origin, and
+    each one's stroke groups: soft membership maps `parts` (T, PARTS, PART_RES, PART_RES) that
+    sum to 1 at every point, and their centres `part_centres` (T, PARTS, 2) as (x, y) in
+    [-1, 1]."""
 
     images: Any  # torch.Tensor
     labels: np.ndarray
     records: list[dict[str, Any]]  # per template: class, char, code point, kind, font, weight
-    weights: np.ndarray  # (n_classes, T) sampling probabilities, rows sum to 1
+    n_classes: int
     fonts: list[FontInfo] = field(default_factory=list)
+    parts: Any = None  # torch.Tensor
+    part_centres: Any = None  # torch.Tensor
+
+    def class_weights(self, variant_share: float) -> np.ndarray:
+        """(n_classes, T) probabilities of drawing each template for a class, rows summing to
+        1: `variant_share` (Difficulty.variant_share) of a class's draws from its hentaigana
+        variants (all of them if it has no modern template, none if it has no variant), the
+        rest from its modern glyphs, evenly."""
+        return template_weights(self.labels, self.kinds, self.n_classes, variant_share)
 
     @property
     def kinds(self) -> np.ndarray:
@@ -114,6 +129,68 @@ def hentaigana_classes(chars: Sequence[str] = K49_CHARS) -> dict[int, int]:
 
 
 _RENDER_PX = 100  # em size in pixels at which glyphs are rendered, then fitted to GLYPH_SIZE
+
+
+def template_weights(labels: np.ndarray, kinds: np.ndarray, n_classes: int,
+                     variant_share: float) -> np.ndarray:
+    """See TemplateSet.class_weights."""
+    weights = np.zeros((n_classes, len(labels)), dtype=np.float64)
+    for c in range(n_classes):
+        modern = (labels == c) & (kinds == "modern")
+        hent = (labels == c) & (kinds == "hentaigana")
+        share = 0.0 if not hent.any() else 1.0 if not modern.any() else variant_share
+        if modern.any():
+            weights[c, modern] = (1 - share) / modern.sum()
+        if hent.any():
+            weights[c, hent] = share / hent.sum()
+    return weights
+
+
+def _grid(res: int) -> np.ndarray:
+    """(res * res, 2) pixel-centre coordinates (x, y) in [-1, 1], row-major."""
+    t = (2 * np.arange(res) + 1) / res - 1
+    y, x = np.meshgrid(t, t, indexing="ij")
+    return np.stack([x.ravel(), y.ravel()], 1)
+
+
+def stroke_parts(template, parts: int = PARTS, res: int = PART_RES,
+                 softness: float = PART_SOFTNESS) -> tuple[np.ndarray, np.ndarray]:
+    """Split a template's ink into `parts` spatial clusters (k-means from a farthest-point
+    start, deterministic) and return their soft membership maps (parts, res, res), summing to 1
+    at each point, and centres (parts, 2) as (x, y) in [-1, 1]. A glyph with fewer ink pixels
+    than parts gets empty parts (membership 0, centre at its ink's mean)."""
+    image = np.asarray(template, dtype=np.float32).reshape(TEMPLATE_SIZE, TEMPLATE_SIZE)
+    half = TEMPLATE_SIZE // 2  # clustered at half resolution: the same parts, 4x fewer points
+    image = image.reshape(half, 2, half, 2).mean((1, 3))
+    ink = _grid(half)[image.ravel() > 0.5]
+    if len(ink) == 0:
+        maps = np.zeros((parts, res, res), dtype=np.float32)
+        maps[0] = 1.0
+        return maps, np.zeros((parts, 2), dtype=np.float32)
+    k = min(parts, len(ink))
+    centres = [ink[0]]
+    for _ in range(k - 1):  # farthest-point start
+        d = np.min(((ink[:, None] - np.asarray(centres)[None]) ** 2).sum(-1), 1)
+        centres.append(ink[int(d.argmax())])
+    centres = np.asarray(centres)
+    for _ in range(10):
+        owner = ((ink[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+        centres = np.asarray([ink[owner == j].mean(0) if (owner == j).any() else centres[j]
+                              for j in range(k)])
+    owner = ((ink[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+    points = _grid(res)
+    # distance from each map point to the nearest ink pixel of each part
+    dist = np.stack([np.sqrt(((points[:, None] - ink[owner == j][None]) ** 2).sum(-1)).min(1)
+                     if (owner == j).any() else np.full(len(points), np.inf)
+                     for j in range(k)])
+    logits = -((dist - dist.min(0, keepdims=True)) / softness) ** 2
+    member = np.exp(logits)
+    member /= member.sum(0, keepdims=True)
+    maps = np.zeros((parts, res * res), dtype=np.float32)
+    maps[:k] = member
+    out_centres = np.tile(ink.mean(0), (parts, 1)).astype(np.float32)
+    out_centres[:k] = centres
+    return maps.reshape(parts, res, res), out_centres
 
 
 def _render_raw(font, ch: str) -> np.ndarray | None:
@@ -268,26 +345,19 @@ def _render_templates(paths: list[tuple[Path, str]], chars: Sequence[str]) -> Te
             fonts.append(info)
 
     labels_arr = np.asarray(labels, dtype=np.int64)
-    kinds_arr = np.asarray([r["kind"] for r in records])
     missing = [ch for i, ch in enumerate(chars) if not (labels_arr == i).any()]
     if missing:
         raise K49Error(
             f"no font has a glyph for {''.join(missing)}: reinstall matplotlib-fontja "
             "(`pip install --force-reinstall matplotlib-fontja`)"
         )
-    weights = np.zeros((len(chars), len(labels)), dtype=np.float64)
-    for c in range(len(chars)):
-        modern = (labels_arr == c) & (kinds_arr == "modern")
-        hent = (labels_arr == c) & (kinds_arr == "hentaigana")
-        share = 0.0 if not hent.any() else 1.0 if not modern.any() else HENTAIGANA_SHARE
-        if modern.any():
-            weights[c, modern] = (1 - share) / modern.sum()
-        if hent.any():
-            weights[c, hent] = share / hent.sum()
+    parts = [stroke_parts(tpl.numpy()) for tpl in images]
     return TemplateSet(
         images=torch.stack(images)[:, None].contiguous(),
         labels=labels_arr,
         records=records,
-        weights=weights,
+        n_classes=len(chars),
         fonts=fonts,
+        parts=torch.from_numpy(np.stack([m for m, _ in parts])),
+        part_centres=torch.from_numpy(np.stack([c for _, c in parts])),
     )

@@ -1,0 +1,177 @@
+"""What makes the synthetic set K49-hard: stroke groups, hands, each mechanism, its validation,
+and the rebuild of a set made by the previous generator."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from k49.data import synthetic
+from k49.data.load import load_dataset
+from k49.data.synthetic import DIFFICULTY, EASY, MECHANISMS, Difficulty
+from k49.data.synthetic.templates import PART_RES, TEMPLATE_SIZE, stroke_parts
+from k49.errors import K49Error
+from k49.io import torch_threads
+
+COUNTS = np.full(49, 6)
+
+
+@pytest.fixture(scope="module")
+def templates():
+    return synthetic.build_templates()
+
+
+def draw(templates, difficulty=DIFFICULTY, seed=5, counts=COUNTS):
+    with torch_threads(synthetic.THREADS):
+        return synthetic.synthesize(counts, seed, templates, difficulty=difficulty)
+
+
+def test_stroke_parts_split_separate_strokes():
+    image = np.zeros((TEMPLATE_SIZE, TEMPLATE_SIZE), dtype=np.float32)
+    image[8:20, 8:56] = 1  # a stroke at the top
+    image[44:56, 8:56] = 1  # and one at the bottom
+    maps, centres = stroke_parts(image, parts=2)
+    assert maps.shape == (2, PART_RES, PART_RES) and centres.shape == (2, 2)
+    np.testing.assert_allclose(maps.sum(0), 1.0, rtol=1e-5)
+    top = int(np.argmin(centres[:, 1]))  # y is the second coordinate, -1 at the top
+    assert maps[top, 1].mean() > 0.99 and maps[top, -2].mean() < 0.01
+    assert centres[top, 1] < -0.3 and centres[1 - top, 1] > 0.3
+    assert np.all(np.abs(centres[:, 0]) < 0.05)  # both centred across
+
+
+def test_stroke_parts_of_a_blank_or_tiny_glyph():
+    maps, centres = stroke_parts(np.zeros((TEMPLATE_SIZE, TEMPLATE_SIZE)), parts=4)
+    np.testing.assert_allclose(maps.sum(0), 1.0)
+    tiny = np.zeros((TEMPLATE_SIZE, TEMPLATE_SIZE))
+    tiny[30:32, 30:32] = 1  # one ink point at half resolution: one part, three empty
+    maps, centres = stroke_parts(tiny, parts=4)
+    np.testing.assert_allclose(maps.sum(0), 1.0, rtol=1e-5)
+    assert (maps.reshape(4, -1).max(1) > 0).sum() == 1
+
+
+def test_every_template_has_stroke_groups(templates):
+    n = len(templates.labels)
+    assert templates.parts.shape == (n, synthetic.templates.PARTS, PART_RES, PART_RES)
+    torch.testing.assert_close(templates.parts.sum(1), torch.ones(n, PART_RES, PART_RES))
+    assert templates.part_centres.abs().max() <= 1
+
+
+@pytest.mark.parametrize("mechanism", list(MECHANISMS))
+def test_each_mechanism_changes_the_images(templates, mechanism):
+    with_it, labels = draw(templates)
+    without, labels_without = draw(templates, DIFFICULTY.without(mechanism))
+    np.testing.assert_array_equal(labels, labels_without)  # same classes, same order
+    assert not np.array_equal(with_it, without)
+
+
+def test_no_mechanism_is_the_easy_set():
+    off = DIFFICULTY
+    for mechanism in MECHANISMS:
+        off = off.without(mechanism)
+    assert off == EASY
+    assert EASY.hands == 0 and EASY.variant_share == 0 and EASY.neighbours == 0
+
+
+def test_hands_are_shared_by_the_splits_and_fixed_by_the_set_seed(templates):
+    a = synthetic.set_hands(templates, 3)
+    b = synthetic.set_hands(templates, 3)
+    c = synthetic.set_hands(templates, 4)
+    assert a.images.shape == (49 * DIFFICULTY.hands, 1, TEMPLATE_SIZE, TEMPLATE_SIZE)
+    assert torch.equal(a.images, b.images) and torch.equal(a.affine, b.affine)
+    assert not torch.equal(a.images, c.images)
+    # two splits (two sample seeds) drawn from the same hands differ, but share their writers
+    first, _ = synthetic.synthesize(COUNTS, 1, templates, hands=a)
+    second, _ = synthetic.synthesize(COUNTS, 2, templates, hands=a)
+    assert not np.array_equal(first, second)
+    assert synthetic.set_hands(templates, 3, EASY) is None
+
+
+def test_variant_share_moves_hands_to_hentaigana(templates):
+    kinds, labels = templates.kinds, templates.labels
+    both = [c for c in range(49) if (kinds[labels == c] == "hentaigana").any()
+            and (kinds[labels == c] == "modern").any()]
+    if not both:
+        pytest.skip("no class has both modern and hentaigana templates (no IPAmj Mincho)")
+    per_class = DIFFICULTY.hands
+    for share in (0.0, 0.5, 1.0):
+        weights = templates.class_weights(share)
+        for c in both:
+            assert weights[c, kinds == "hentaigana"].sum() == pytest.approx(share)
+        hands = synthetic.set_hands(templates, 0, dataclasses.replace(DIFFICULTY,
+                                                                       variant_share=share))
+        chosen = hands.template.view(49, per_class)[both].numpy()
+        assert np.all(labels[chosen] == np.asarray(both)[:, None])  # a hand writes its class
+        drawn = (kinds[chosen] == "hentaigana").mean()
+        assert drawn == pytest.approx(share, abs=0.05)
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"hands": -1}, "hands"), ({"hands": 2.5}, "hands"), ({"variant_share": 1.5}, "variant_share"),
+    ({"neighbours": -0.1}, "neighbours"), ({"neighbour_depth": (0.1, -1)}, "neighbour_depth"),
+    ({"stroke_shift": float("nan")}, "stroke_shift"), ({"bleed_through": True}, "bleed_through"),
+])
+def test_a_bad_difficulty_is_one_line_error_naming_the_field(tmp_path, change, field):
+    bad = dataclasses.replace(DIFFICULTY, **change)
+    with pytest.raises(K49Error) as err:
+        synthetic.generate(tmp_path, scale=0.001, seed=0, progress=False, difficulty=bad)
+    assert f"Difficulty.{field}" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "synthetic").exists() or not any((tmp_path / "synthetic").iterdir())
+
+
+def test_without_an_unknown_mechanism_names_the_choices():
+    with pytest.raises(ValueError, match="broken ink"):
+        DIFFICULTY.without("fog")
+
+
+def test_a_set_of_the_previous_generator_is_rebuilt_with_one_line(tmp_path, capsys):
+    report = synthetic.generate(tmp_path, scale=0.002, seed=2, progress=False)
+    assert report["generator_version"] == synthetic.GENERATOR_VERSION
+    assert report["difficulty"] == DIFFICULTY.as_dict() | {
+        "neighbour_depth": list(DIFFICULTY.neighbour_depth),
+        "bleed_intensity": list(DIFFICULTY.bleed_intensity)}
+    info = tmp_path / "synthetic" / "synthetic.json"
+    old = json.loads(info.read_text("utf-8"))
+    old["generator_version"] = 1
+    old["cache_key"] = old["cache_key"].replace(f"v{synthetic.GENERATOR_VERSION}-", "v1-")
+    del old["difficulty"]
+    info.write_text(json.dumps(old), "utf-8")
+    rebuild = synthetic.rebuild_needed(tmp_path)
+    assert rebuild is not None and (rebuild.scale, rebuild.seed) == (0.002, 2)
+    assert "generator version 1" in rebuild.reason and "\n" not in rebuild.reason
+    capsys.readouterr()
+    load_dataset("synthetic", tmp_path, progress=False)
+    assert rebuild.reason in capsys.readouterr().err
+    assert json.loads(info.read_text("utf-8"))["generator_version"] == synthetic.GENERATOR_VERSION
+
+
+def test_a_rebuild_keeps_the_recorded_difficulty(tmp_path):
+    custom = dataclasses.replace(DIFFICULTY, hands=3, neighbours=0.0)
+    synthetic.generate(tmp_path, scale=0.002, seed=1, progress=False, difficulty=custom)
+    (tmp_path / "synthetic" / "k49-test-imgs.npz").unlink()
+    rebuild = synthetic.rebuild_needed(tmp_path)
+    assert synthetic.difficulty_from_record(rebuild.difficulty) == custom
+    load_dataset("synthetic", tmp_path, progress=False)
+    info = json.loads((tmp_path / "synthetic" / "synthetic.json").read_text("utf-8"))
+    assert info["difficulty"]["hands"] == 3 and info["difficulty"]["neighbours"] == 0.0
+
+
+@pytest.mark.parametrize("record", [None, {}, {"hands": "many"}, [1, 2]])
+def test_an_unusable_recorded_difficulty_falls_back_to_the_default(record):
+    assert synthetic.difficulty_from_record(record) == DIFFICULTY
+
+
+def test_difficulty_fields_are_documented():
+    """Every field sits under a `#:` comment (fields of one mechanism may share one)."""
+    import inspect
+
+    lines = [text.strip() for text in inspect.getsource(Difficulty).splitlines()]
+    names = [f.name for f in dataclasses.fields(Difficulty)]
+    for name in names:
+        i = next(i for i, text in enumerate(lines) if text.startswith(f"{name}:"))
+        while lines[i - 1].split(":")[0] in names:  # the field above shares the comment
+            i -= 1
+        assert lines[i - 1].startswith("#:"), name
