@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a Difficulty field (for calibrating), e.g. hands=32")
     parser.add_argument("--ablation", action="store_true",
                         help="also train --ablation-models with each mechanism turned off")
-    parser.add_argument("--ablation-scale", type=float, default=0.25)
+    parser.add_argument("--ablation-scale", type=float, default=0.1)
     parser.add_argument("--ablation-models", default=ABLATION_MODELS)
     parser.add_argument("--knn-compare", action="store_true",
                         help="time knn4's search on torch and on scikit-learn")
