@@ -8,9 +8,9 @@ measures what each adds. Flipping labels is never one of them.
 Hands: every class is written by `hands` writers. A hand is drawn once per set seed (shared by
 the train and test splits, as K49's books are): a template (a variant form, with
 `variant_share` of a class's hands on its hentaigana), its own slant, proportions and
-smooth warp (`hand_strength` times one sample's own), and its own way of placing, turning and
-weighting each stroke group (`stroke_*`). Each sample of a hand then varies around it: the
-sample's own draw of the same affine map and warp. With hands off, every sample is its own hand.
+smooth warp (`hand_strength`), and its own way of placing, turning and weighting each stroke
+group (`stroke_*`). Each sample of a hand then varies around it: the sample's own draw of the
+same affine map and warp (`sample_strength`). With hands off, every sample is its own hand.
 Page effects act per sample: a neighbouring character's end entering the crop,
 broken strokes and bleed-through from the other side of the page.
 """
@@ -30,9 +30,9 @@ AFFINE_DRAWS, PART_DRAWS = 6, 4
 
 @dataclass(frozen=True)
 class Difficulty:
-    """The mechanisms that make the set K49-hard (see the module doc); defaults are calibrated
-    so that the published models land near their real-K49 figures (benchmarks/
-    bench_difficulty.py)."""
+    """The mechanisms that make the set K49-hard (see the module doc). The defaults were
+    calibrated against the published real-K49 figures with benchmarks/bench_difficulty.py;
+    docs/synthetic.md says which models land within 3 points of theirs and which do not yet."""
 
     #: Share of a class's hands writing one of its hentaigana (variant forms from other source
     #: kanji) rather than the modern glyph, for classes that have both.
