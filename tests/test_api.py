@@ -40,3 +40,43 @@ def test_import_k49_is_light():
 def test_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no_such_thing"):
         k49.no_such_thing  # noqa: B018
+
+
+def _readme_api_names() -> set[str]:
+    """Every name the README's Python examples import from k49."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    names = set()
+    for line in re.findall(r"^from k49 import (.+)$", readme, flags=re.MULTILINE):
+        names.update(n.strip() for n in line.split(","))
+    return names
+
+
+def test_readme_api_names_are_what_the_readme_calls_them_after_any_import():
+    """A public name that is also a subpackage's name (k49.report) would be shadowed by the
+    subpackage once anything imported it: run in a fresh process that imports every stage
+    first, then check each README name is the function or class the README calls."""
+    names = _readme_api_names()
+    assert {"train", "TrainConfig", "run_study"} <= names
+    code = (
+        "import importlib, inspect, pkgutil, k49\n"
+        "for m in pkgutil.walk_packages(k49.__path__, 'k49.'):\n"
+        "    if not m.name.startswith(('k49.cli', 'k49.__main__')):\n"
+        "        importlib.import_module(m.name)\n"
+        f"for name in {sorted(names)!r}:\n"
+        "    exec(f'from k49 import {name} as value')\n"
+        "    assert not inspect.ismodule(value), f'{name} is the module {value.__name__}'\n"
+        "    assert callable(value), name\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_no_public_name_is_also_a_subpackage():
+    import pkgutil
+
+    subpackages = {m.name for m in pkgutil.iter_modules(k49.__path__)}
+    assert not subpackages & set(k49.__all__)

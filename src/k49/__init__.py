@@ -45,7 +45,7 @@ _API = {
     "run_suite": "k49.study.runner",
     "run_study": "k49.study.api",
     "demo": "k49.study.api",
-    "report": "k49.study.api",
+    "write_report": "k49.study.api",
 }
 
 __all__ = ["__version__", *_API]

@@ -214,9 +214,9 @@ def report_cmd(
     ] = False,
 ) -> None:
     """Write ROOT/report/index.html and README.md, and ROOT/summary.csv/json."""
-    from k49.study.api import report
+    from k49.study.api import write_report
 
-    _print_report(report(root, recompute=recompute))
+    _print_report(write_report(root, recompute=recompute))
 
 
 @app.command("demo")

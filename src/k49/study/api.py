@@ -50,9 +50,9 @@ def _data_dir(data_dir: str | os.PathLike | None) -> str:
     return str(default_data_dir() if data_dir is None else data_dir)
 
 
-def report(root: str | os.PathLike, *, recompute: bool = False, quiet: bool = False,
-           extra_notes: dict[str, Any] | None = None,
-           sweep: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_report(root: str | os.PathLike, *, recompute: bool = False, quiet: bool = False,
+                 extra_notes: dict[str, Any] | None = None,
+                 sweep: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate every run under `root` and write its report (see `build_report`), with a
     sweep's section when its summary is given."""
     with Console(stderr=True, quiet=quiet).status("evaluating runs and drawing the report"):
@@ -81,7 +81,7 @@ def run_study(suite: str | Suite = "seed", *, seeds: list[int] | None = None,
                      verify=overrides.get("verify", True))
     results = run_suite(specs, out=out, jobs=jobs, quiet=quiet, storage=storage,
                         study=study_name, artifacts=artifacts)
-    built = (report(out, quiet=quiet, extra_notes=extra_notes, sweep=sweep) if make_report
+    built = (write_report(out, quiet=quiet, extra_notes=extra_notes, sweep=sweep) if make_report
              else None)
     return StudyResult(out, results, built)
 
