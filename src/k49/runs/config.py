@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
@@ -43,14 +42,6 @@ MixupMode = Literal["none", "input", "manifold"]
 ScheduleName = Literal["constant", "onecycle"]
 AugmentName = Literal["none", "affine"]
 DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
-
-
-def smallest_limit_train(val_fraction: float, n_classes: int = N_CLASSES) -> int:
-    """The smallest `limit_train` that keeps every class in training (two images of each
-    when there is a validation split) and gives a stratified split room for every class."""
-    if not val_fraction:
-        return n_classes
-    return max(2 * n_classes, math.ceil(n_classes / min(val_fraction, 1 - val_fraction)))
 
 
 class TrainConfig(BaseModel):
@@ -126,12 +117,6 @@ class TrainConfig(BaseModel):
             except TypeError as e:
                 raise ValueError(f"model_args {self.model_args} do not fit {self.model}: "
                                  f"{e}") from None
-        least = smallest_limit_train(self.val_fraction)
-        if self.limit_train is not None and self.limit_train < least:
-            raise ValueError(
-                f"--limit-train {self.limit_train} is too small for {N_CLASSES} classes with "
-                f"a {self.val_fraction:.0%} validation split: use at least {least}"
-                + (" or --val-fraction 0" if self.val_fraction else ""))
         return self
 
     def resolved(self) -> TrainConfig:

@@ -8,6 +8,7 @@ hundred images would lose it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from k49.errors import K49Error
-from k49.runs.config import TrainConfig, smallest_limit_train
+from k49.runs.config import TrainConfig
 
 
 @dataclass
@@ -25,6 +26,14 @@ class Split:
     train: np.ndarray
     val: np.ndarray
     record: dict[str, Any] = field(default_factory=dict)
+
+
+def smallest_limit_train(val_fraction: float, n_classes: int) -> int:
+    """The smallest `limit_train` that keeps every class in training (two images of each
+    when there is a validation split) and gives a stratified split room for every class."""
+    if not val_fraction:
+        return n_classes
+    return max(2 * n_classes, math.ceil(n_classes / min(val_fraction, 1 - val_fraction)))
 
 
 def stratified_subset(labels: np.ndarray, size: int, seed: int, min_per_class: int
@@ -62,7 +71,8 @@ def split_indices(labels: np.ndarray, config: TrainConfig) -> Split:
     least = smallest_limit_train(config.val_fraction, n_classes)
     if config.limit_train is not None and config.limit_train < least:
         raise K49Error(f"--limit-train {config.limit_train} is too small for {n_classes} classes "
-                       f"with a {config.val_fraction:.0%} validation split: use at least {least}")
+                       f"with a {config.val_fraction:.0%} validation split: use at least {least}"
+                       + (" or --val-fraction 0" if config.val_fraction else ""))
     try:
         if config.limit_train is not None and config.limit_train < len(idx):
             min_per_class = 2 if config.val_fraction else 1
