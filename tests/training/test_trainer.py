@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from k49.errors import K49Error
 from k49.io import read_json
-from k49.models import create_model
+from k49.models import create_model, get_entry, list_models
 from k49.runs.checkpoint import load_weights
 from k49.runs.config import TrainConfig
 from k49.runs.rundir import HISTORY_FIELDS, RunDir
@@ -206,9 +206,12 @@ def test_mixup_trains(tiny, tmp_path, mode):
     assert np.isfinite(result.history[0]["train_loss"])
 
 
-def test_mixup_on_a_model_without_it_is_refused():
-    with pytest.raises(ValidationError, match="mixup input needs a model that supports it"):
+def test_mixup_on_a_model_without_it_is_refused_naming_every_model_with_it():
+    with pytest.raises(ValidationError, match="mixup input needs a model that supports it") as e:
         cfg(mixup="input")
+    mixers = [m for m in list_models() if get_entry(m).mixup]
+    assert {"resnet", "resnet_fast", "preact_resnet18", "resnet_small"} <= set(mixers)
+    assert f"({', '.join(mixers)})" in str(e.value)
 
 
 @pytest.mark.parametrize("loss", ["weighted_cross_entropy", "focal", "label_smoothing"])

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from k49.data.datasets import normalize_name
-from k49.models import get_entry
+from k49.models import get_entry, list_models
 from k49.models.losses import LOSSES
 from k49.models.optimizers import OPTIMIZERS
 
@@ -109,8 +109,9 @@ class TrainConfig(BaseModel):
     def _consistent(self) -> TrainConfig:
         entry = get_entry(self.model)
         if self.mixup != "none" and not entry.mixup:
+            mixers = ", ".join(m for m in list_models() if get_entry(m).mixup)
             raise ValueError(f"--mixup {self.mixup} needs a model that supports it "
-                             "(preact_resnet18 or resnet_small): drop --mixup for this model")
+                             f"({mixers}): drop --mixup for this model")
         if self.model_args:
             try:
                 entry.builder(num_classes=N_CLASSES, **self.model_args)
