@@ -3,7 +3,7 @@
 For each model, the same number of optimizer steps (batch 128) is timed, after a warm-up, on
 20,000 random uint8 images of K49's shape held in memory:
 
-- **ours**: `k49.training.steps.train_steps`, the trainer's own hot loop (uint8 tensor,
+- **ours**: `k49.training.steps.train_one_epoch`, the trainer's own hot loop (uint8 tensor,
   batches by `index_select` of a permutation, normalised per batch, channels_last for conv
   nets on the CPU, running accuracy tally), set up by `k49.training.setup.build_training`;
 - **baseline**: the textbook loop, `DataLoader(TensorDataset(float images in [0, 1], labels),
@@ -36,7 +36,7 @@ from k49.models.losses import build_loss
 from k49.models.optimizers import build_optimizer
 from k49.runs.config import TrainConfig
 from k49.training.setup import build_training
-from k49.training.steps import epoch_generator, train_steps
+from k49.training.steps import batch_order, train_one_epoch
 from k49.training.tally import Tally
 
 BATCH_SIZE = 128
@@ -123,18 +123,20 @@ def build_baseline(name: str, device: torch.device, class_counts: np.ndarray):
 
 
 class OurLoop:
-    """`train_steps` over in-memory uint8 data, epoch after epoch (a new permutation and a new
-    tally each epoch, as in the trainer); `run(n)` does n steps."""
+    """`train_one_epoch` over in-memory uint8 data, epoch after epoch (a new batch order and a
+    new tally each epoch, as in the trainer); `run(n)` does n steps."""
 
     def __init__(self, name: str, x: torch.Tensor, y: torch.Tensor, device: torch.device,
                  class_counts: np.ndarray, batch_size: int = BATCH_SIZE):
-        config = TrainConfig(model=name, seed=0, batch_size=batch_size).resolved()
-        self.model, self.channels_last, self.optimizer, self.loss_fn = build_training(
-            config, N_CLASSES, class_counts, device)
-        self.model.train()
+        self.config = TrainConfig(model=name, seed=0, batch_size=batch_size).resolved()
+        self.training = build_training(self.config, N_CLASSES, class_counts, device)
         self.x, self.y, self.device, self.batch_size = x, y, device, batch_size
         self.steps_per_epoch = (len(x) + batch_size - 1) // batch_size
         self.epoch, self.step = 0, self.steps_per_epoch  # a new epoch starts on the first run
+
+    @property
+    def channels_last(self) -> bool:
+        return self.training.channels_last
 
     def run(self, n: int) -> int:
         """n training steps; returns the number of images trained on."""
@@ -143,15 +145,12 @@ class OurLoop:
             if self.step >= self.steps_per_epoch:
                 self.epoch += 1
                 self.step = 0
-                self.perm = torch.randperm(len(self.x), generator=epoch_generator(0, self.epoch))
+                self.order = batch_order(len(self.x), self.config.seed, self.epoch, self.x.device)
                 self.tally = Tally(N_CLASSES)
             stop = min(self.step + n, self.steps_per_epoch)
             seen = self.tally.seen
-            for _ in train_steps(self.model, self.optimizer, self.loss_fn, self.x, self.y,
-                                 self.perm, batch_size=self.batch_size, device=self.device,
-                                 channels_last=self.channels_last, tally=self.tally,
-                                 start_step=self.step, stop_step=stop):
-                pass
+            train_one_epoch(self.training, self.config, self.x, self.y, self.order, self.epoch,
+                            range(self.step, stop), self.tally)
             self.tally.summary()  # the per-epoch history row folds the tally in
             images += self.tally.seen - seen
             n -= stop - self.step
@@ -159,7 +158,7 @@ class OurLoop:
         return images
 
     def data_seconds(self, n: int) -> float:
-        """Time of n batches' data preparation alone (the first lines of `train_steps`)."""
+        """Time of n batches' data preparation alone (the first lines of `train_one_epoch`)."""
         perm = torch.randperm(len(self.x))
         start = time.perf_counter()
         for step in range(n):
@@ -275,7 +274,7 @@ def bench_model(name: str, x: torch.Tensor, y: torch.Tensor, *, steps: int | Non
         "data_ms": 1e3 * data_ours,
         "baseline_data_ms": 1e3 * data_base,
         "channels_last": ours.channels_last,
-        "optimizer_step": step_impl(ours.optimizer),
+        "optimizer_step": step_impl(ours.training.optimizer),
         "optimizer": entry.optimizer,
         "loss": entry.loss,
     }

@@ -24,6 +24,7 @@ from k49.data.k49format import write_k49_files
 from k49.models import create_model
 from k49.runs import RunDir, TrainConfig
 from k49.runs.checkpoint import save_checkpoint
+from k49.runs.records import TrainingProgress
 from k49.training.trainer import train
 
 RUN_ARGS = ["--limit-train", "200", "--epochs", "1", "--quiet"]
@@ -51,8 +52,7 @@ def _unfinish(run: Path) -> RunDir:
     rd.file(RunDir.PREDICTIONS).unlink()
     model = create_model("NN_1_adam")
     optimizer = torch.optim.Adam(model.parameters())
-    rd.save_checkpoint(model, optimizer, {"epoch": 1, "step": 0, "tally": None,
-                                          "train_seconds": 0.0})
+    rd.save_checkpoint(model, optimizer, TrainingProgress(epoch=1))
     return rd
 
 
@@ -104,7 +104,7 @@ def _resume(damage: Callable[[RunDir], None]) -> Callable:
 def _wrong_shape_checkpoint(rd: RunDir) -> None:
     model = create_model("NN_2_adam")
     save_checkpoint(rd.file(RunDir.CHECKPOINT), model, torch.optim.Adam(model.parameters()),
-                    {"epoch": 1, "step": 0, "tally": None, "train_seconds": 0.0})
+                    TrainingProgress(epoch=1))
 
 
 def _evaluate(damage: Callable[[RunDir], None]) -> Callable:

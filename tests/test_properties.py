@@ -28,7 +28,8 @@ from k49.data.k49format import check_images, check_labels, read_array, write_npz
 from k49.data.load import load_dataset
 from k49.errors import K49Error
 from k49.evaluation import metrics as M
-from k49.runs.rundir import HISTORY_FIELDS, RunDir
+from k49.runs.records import HISTORY_FIELDS
+from k49.runs.rundir import RunDir
 
 
 def fast(n: int):

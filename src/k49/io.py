@@ -30,11 +30,13 @@ def torch_threads(n: int) -> Iterator[int]:
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    if n != before:  # setting it, even to the same count, restarts torch's thread pool
+        torch.set_num_threads(n)
     try:
         yield n
     finally:
-        torch.set_num_threads(before)
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import numpy as np
 from k49.data.datasets import DATASETS
 from k49.io import write_json
 from k49.runs.config import TrainConfig
-from k49.runs.rundir import HISTORY_FIELDS
+from k49.runs.records import HISTORY_FIELDS
 from k49.viz import image_grid, new_figure, save_figure
 
 SEED_MODELS = ["NN_1_sgd", "NN_2_sgd", "NN_1_adam", "NN_2_adam", "NN_dense",

@@ -25,7 +25,7 @@ from k49.report.time_table import (
     time_to_accuracy_rows,
     write_time_to_accuracy,
 )
-from k49.runs.rundir import HISTORY_FIELDS
+from k49.runs.records import HISTORY_FIELDS
 from k49.viz import THEMES, save_figure
 from k49.viz import theme as viz_theme
 

@@ -9,6 +9,7 @@ import pytest
 
 from k49.errors import K49Error
 from k49.runs import RunDir, TrainConfig
+from k49.runs.records import Timings
 
 
 def test_label_and_seed_come_from_the_study_layout(tmp_path):
@@ -48,8 +49,10 @@ def test_files_round_trip(tmp_path):
     labels, read = run.read_predictions()
     assert labels.tolist() == [0, 1, 2, 3] and np.array_equal(read, probs)
     assert not run.is_complete()
-    run.write_timings({"train_seconds": 1.5})
-    assert run.is_complete() and run.read_timings() == {"train_seconds": 1.5}
+    timings = Timings(train_seconds=1.5, eval_seconds=0.5, total_seconds=2.5, epochs=1,
+                      train_images=4)
+    run.write_timings(timings)
+    assert run.is_complete() and run.read_timings() == timings.as_dict()
     config = TrainConfig(model="NN_1_adam").resolved()
     run.write_config({"config": config.model_dump(), "config_hash": config.config_hash()})
     assert run.train_config() == config

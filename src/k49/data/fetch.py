@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
+from k49.console import progress_bar
 from k49.data.datasets import DataFile, get_spec
 from k49.data.k49format import md5sum
 from k49.errors import K49Error
@@ -141,27 +142,14 @@ def _progress(enabled: bool) -> Iterator[object | None]:
         yield None
         return
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
+    from rich.progress import DownloadColumn, TransferSpeedColumn
 
     console = Console(stderr=True)
     if not console.is_terminal:  # no bar in logs and pipes: it would print its last frame
         yield None
         return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(DownloadColumn(), TransferSpeedColumn(), transient=False,
+                      console=console) as progress:
         yield progress
 
 

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from k49.errors import K49Error
 from k49.io import atomic_path
+from k49.runs.records import TrainingProgress
 
 _MODEL, _OPTIM, _RNG, _EMA = "model.", "optim.", "rng.torch", "ema."
 
@@ -116,7 +117,7 @@ def save_checkpoint(
     path: str | os.PathLike,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    progress: dict[str, Any],
+    progress: TrainingProgress,
     ema: torch.nn.Module | None = None,
 ) -> None:
     """Atomically save everything needed to resume: weights, optimizer, RNG and `progress`
@@ -127,14 +128,14 @@ def save_checkpoint(
         tensors.update({f"{_EMA}{k}": v for k, v in ema.state_dict().items()})
     tensors.update(optim_tensors)
     tensors[_RNG] = torch.get_rng_state()
-    meta = {"optimizer": json.dumps(optim_rest), "progress": json.dumps(progress)}
+    meta = {"optimizer": json.dumps(optim_rest), "progress": json.dumps(progress.as_dict())}
     write_safetensors(path, tensors, meta)
 
 
 def load_checkpoint(
     path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     ema: torch.nn.Module | None = None,
-) -> dict[str, Any]:
+) -> TrainingProgress:
     """Restore a checkpoint into `model`, `optimizer` (and `ema`), and the torch RNG; returns
     progress."""
     tensors, meta = read_safetensors(path)
@@ -154,9 +155,7 @@ def load_checkpoint(
         optimizer.load_state_dict(_join_optimizer_state(optim_tensors, meta["optimizer"]))
         _match_layouts(optimizer)
         torch.set_rng_state(tensors[_RNG])
-        progress = meta["progress"]
-        for key in ("epoch", "step", "tally", "train_seconds"):
-            progress[key]  # noqa: B018 - a KeyError means a checkpoint of another kind
+        progress = TrainingProgress.from_dict(meta["progress"])
     except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
         raise K49Error(f"{path} does not fit this run ({type(e).__name__}: "
                        f"{str(e).splitlines()[0] if str(e) else e!r}): delete it to restart "

@@ -42,11 +42,8 @@ from k49.runs.checkpoint import (
 )
 from k49.runs.checkpoint import save_weights as _save_weights
 from k49.runs.config import TrainConfig
+from k49.runs.records import HISTORY_FIELDS, Timings, TrainingProgress
 
-HISTORY_FIELDS = (
-    "epoch", "train_loss", "train_accuracy", "train_balanced_accuracy", "val_loss",
-    "val_accuracy", "val_balanced_accuracy", "seconds", "images_per_s", "lr",
-)
 SEED_PREFIX = "seed-"
 
 
@@ -264,8 +261,8 @@ class RunDir:
                            "rerun the training")
         return data
 
-    def write_timings(self, timings: Mapping[str, Any]) -> None:
-        write_json(self.file(self.TIMINGS), dict(timings))
+    def write_timings(self, timings: Timings) -> None:
+        write_json(self.file(self.TIMINGS), timings.as_dict())
 
     def write_failure(self, message: str) -> None:
         write_json(self.file(self.FAILED), {"error": message})
@@ -302,10 +299,10 @@ class RunDir:
     def has_checkpoint(self) -> bool:
         return self.file(self.CHECKPOINT).exists()
 
-    def save_checkpoint(self, model, optimizer, progress: dict[str, Any], ema=None) -> None:
+    def save_checkpoint(self, model, optimizer, progress: TrainingProgress, ema=None) -> None:
         save_checkpoint(self.file(self.CHECKPOINT), model, optimizer, progress, ema)
 
-    def load_checkpoint(self, model, optimizer, ema=None) -> dict[str, Any]:
+    def load_checkpoint(self, model, optimizer, ema=None) -> TrainingProgress:
         return load_checkpoint(self.file(self.CHECKPOINT), model, optimizer, ema)
 
     def remove_checkpoint(self) -> None:

@@ -10,11 +10,12 @@ import time
 
 import numpy as np
 import torch
-from rich.progress import Progress
 
+from k49.console import progress_bar
 from k49.data.load import Dataset
 from k49.models import create_model
 from k49.runs.config import TrainConfig
+from k49.runs.records import NOT_TRAINED, Timings, history_row
 from k49.runs.rundir import RunDir
 from k49.training.split import Split
 from k49.training.tally import Tally
@@ -28,7 +29,7 @@ def predict_proba_chunked(estimator, images: np.ndarray, n_classes: int, *, chun
                           quiet: bool = True, label: str = "kNN") -> np.ndarray:
     """Class probabilities (N, n_classes) float32, in chunks so progress can be shown."""
     out = np.zeros((len(images), n_classes), dtype=np.float32)
-    with Progress(disable=quiet, transient=True) as bar:
+    with progress_bar(quiet=quiet) as bar:
         task = bar.add_task(label, total=len(images))
         for start in range(0, len(images), chunk):
             part = estimator.predict_proba(_features(images[start:start + chunk]))
@@ -38,7 +39,7 @@ def predict_proba_chunked(estimator, images: np.ndarray, n_classes: int, *, chun
 
 
 def fit_knn(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, *, quiet: bool,
-            t_start: float) -> tuple[list[dict[str, float]], dict[str, float]]:
+            t_start: float) -> tuple[list[dict[str, float]], Timings]:
     """Fit, score and write a kNN run; returns its history and timings."""
     # kNN has nothing to tune on a validation set; it uses every training image it is given,
     # and reports the validation score of a fit on the training part only for the history.
@@ -62,9 +63,9 @@ def fit_knn(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, *, quie
     eval_seconds = time.perf_counter() - t_eval
     run.save_knn_indices(fit_idx, config.model)
     run.write_predictions(probs, ds.test_labels)
-    timings = {"train_seconds": train_seconds, "eval_seconds": eval_seconds,
-               "total_seconds": time.perf_counter() - t_start, "epochs": 1,
-               "train_images": int(len(fit_idx))}
+    timings = Timings(train_seconds=train_seconds, eval_seconds=eval_seconds,
+                      total_seconds=time.perf_counter() - t_start, epochs=1,
+                      train_images=int(len(fit_idx)))
     run.write_timings(timings)
     return history, timings
 
@@ -74,8 +75,4 @@ def _val_row(probs: np.ndarray, labels: np.ndarray, n_train: int, seconds: float
     loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], eps, 1)).mean())
     tally = Tally(probs.shape[1])
     tally.add(loss, torch.from_numpy(probs), torch.from_numpy(labels))
-    _, acc, bal = tally.summary()
-    return {"epoch": 1, "train_loss": float("nan"), "train_accuracy": float("nan"),
-            "train_balanced_accuracy": float("nan"), "val_loss": loss, "val_accuracy": acc,
-            "val_balanced_accuracy": bal, "seconds": seconds,
-            "images_per_s": n_train / max(seconds, 1e-9), "lr": 0.0}
+    return history_row(1, NOT_TRAINED, tally.summary(), seconds, n_train, lr=0.0)

@@ -1,23 +1,48 @@
-"""What a run trains with: the model initialised from its seed, its optimizer and loss."""
+"""What a run trains with: the model initialised from its seed, its optimizer, loss, weights
+average and precision, gathered in one typed `Training`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.swa_utils import AveragedModel
 
 from k49.errors import K49Error
 from k49.models import create_model, get_entry
 from k49.models.losses import build_loss
 from k49.models.optimizers import build_optimizer
 from k49.runs.config import TrainConfig
+from k49.training.recipe import build_ema
+
+
+@dataclass
+class Training:
+    """Everything the training loop steps: built by `build_training` from a resolved config."""
+
+    model: torch.nn.Module
+    #: What validation and test score: the weights' moving average when the run keeps one.
+    scored_model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: torch.nn.Module
+    ema: AveragedModel | None
+    #: Loss scaling for float16 autocast (disabled otherwise).
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    #: Convolutional models take channels_last batches on the CPU (use_channels_last).
+    channels_last: bool
+    #: Autocast precision on CUDA (bfloat16 where supported); None: full float32.
+    amp_dtype: torch.dtype | None
+    #: The one-cycle schedule; set by the loop once it knows where a resumed run stands.
+    schedule: LRScheduler | None = None
 
 
 def build_training(config: TrainConfig, n_classes: int, class_counts: np.ndarray,
-                   device: torch.device):
-    """(model, channels_last, optimizer, loss_fn) of a resolved `config`, initialised from
-    its seed, on `device`."""
+                   device: torch.device) -> Training:
+    """The `Training` of a resolved `config` on `device`, its model initialised from the seed."""
     torch.manual_seed(config.seed)  # fixes the initialisation
     model = create_model(config.model, num_classes=n_classes, **config.model_args)
     channels_last = use_channels_last(model, device)
@@ -31,7 +56,19 @@ def build_training(config: TrainConfig, n_classes: int, class_counts: np.ndarray
         optimizer = build_optimizer(config.optimizer, params, config.lr,
                                     **_optimizer_kwargs(config), foreach=True)
     loss_fn = build_loss(config.loss, class_counts=class_counts).to(device)
-    return model, channels_last, optimizer, loss_fn
+    ema = build_ema(model, config.ema)
+    if config.compile:
+        # In place and after the EMA's copy, so the state dict keeps its names: checkpoints
+        # and resumes are those of the plain model.
+        model.compile()
+    amp_dtype = None
+    if device.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return Training(
+        model=model, scored_model=ema.module if ema is not None else model,
+        optimizer=optimizer, loss_fn=loss_fn, ema=ema,
+        scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
+        device=device, channels_last=channels_last, amp_dtype=amp_dtype)
 
 
 def step_kwargs(optimizer: str, device: torch.device) -> dict[str, bool]:

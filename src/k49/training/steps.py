@@ -1,91 +1,86 @@
-"""The hot loop: optimizer steps over uint8 images held in memory, batched by slices of a
-seeded permutation, so there is no per-sample Python and no DataLoader."""
+"""One epoch of optimizer steps over uint8 images held in memory, batched by slices of a seeded
+permutation, so there is no per-sample Python and no DataLoader; and the run's named random
+streams, which depend only on (seed, epoch, step), so a resumed run draws what an
+uninterrupted one would."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 
 from k49.models.inference import to_input
 from k49.models.resnet import mix_targets, sample_mix
+from k49.runs.config import TrainConfig
 from k49.training.recipe import affine_augment
+from k49.training.setup import Training
 from k49.training.tally import Tally
 
+Stream = Literal["order", "mix", "augment"]
+#: Each stream's key after (seed, epoch, step): the values runs were recorded with, so they
+#: stay bit for bit the same (`order` is drawn once an epoch, without a step).
+_STREAM_KEYS: dict[str, tuple[int, ...]] = {"order": (), "mix": (), "augment": (1,)}
 
-def train_steps(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    loss_fn: torch.nn.Module,
-    x_train: torch.Tensor,
-    y_train: torch.Tensor,
-    perm: torch.Tensor,
-    *,
-    batch_size: int,
-    device: torch.device,
-    channels_last: bool,
-    tally: Tally,
-    start_step: int = 0,
-    stop_step: int | None = None,
-    mixup: str = "none",
-    mixup_alpha: float = 1.0,
-    mix_key: tuple[int, int] = (0, 0),
-    amp: bool = False,
-    amp_dtype: torch.dtype = torch.bfloat16,
-    scaler: torch.amp.GradScaler | None = None,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    ema: torch.optim.swa_utils.AveragedModel | None = None,
-    augment: bool = False,
-) -> Iterator[int]:
-    """The hot loop: one optimizer step per batch `perm[step * batch_size:(step + 1) *
-    batch_size]` of the uint8 images `x_train` (`perm`, `x_train` and `y_train` on one device),
-    for steps start_step .. stop_step - 1 (default: to the end of `perm`). Yields each step's
-    index once its update and its tally are done, so the caller can show progress or stop
-    between steps. `mix_key` is (seed, epoch): each step's mixing (and affine augmentation) is
-    drawn from a generator seeded by (seed, epoch, step). The `scheduler` steps and the `ema`
-    is updated after every optimizer step.
+
+def rng(stream: Stream, seed: int, epoch: int, step: int | None = None) -> torch.Generator:
+    """The generator of one random stream of a run: the epoch's batch `order`, or a step's
+    `mix` (mixup) or `augment` (affine augmentation) draws."""
+    key = (seed, epoch) if step is None else (seed, epoch, step, *_STREAM_KEYS[stream])
+    value = 0
+    for k in key:
+        value = value * 1_000_003 + int(k)
+    return torch.Generator().manual_seed(value % (2**63))
+
+
+def batch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
+    """The permutation that batches epoch `epoch`, on `device` (where the images are)."""
+    return torch.randperm(n, generator=rng("order", seed, epoch)).to(device)
+
+
+def train_one_epoch(t: Training, config: TrainConfig, images: torch.Tensor,
+                    labels: torch.Tensor, order: torch.Tensor, epoch: int, steps: range,
+                    tally: Tally, on_step: Callable[[int, Tally], bool] | None = None) -> int:
+    """Take optimizer steps `steps` of epoch `epoch`: step s trains on the images
+    `order[s * batch_size:(s + 1) * batch_size]` (uint8 `images`, `labels` and `order` on one
+    device), adds its loss and predictions to `tally`, then steps the schedule and the EMA.
+
+    After each step `on_step(steps done, tally)` is called; when it returns True the epoch
+    stops there. Returns the number of the next step to take.
     """
-    n_classes = tally.n_classes
-    use_mix = mixup != "none"
-    if stop_step is None:
-        stop_step = (len(perm) + batch_size - 1) // batch_size
-    for step in range(start_step, stop_step):
-        idx = perm[step * batch_size:(step + 1) * batch_size]
-        # index_select copies whole rows; x[idx] would gather byte by byte.
-        x = to_input(x_train.index_select(0, idx), device, channels_last)
-        y = y_train.index_select(0, idx).to(device)
-        if augment:
-            x = affine_augment(x, epoch_generator(*mix_key, step, 1))
-            if channels_last:
+    batch, n_classes = config.batch_size, tally.n_classes
+    t.model.train()
+    for step in steps:
+        idx = order[step * batch:(step + 1) * batch]
+        # index_select copies whole rows; images[idx] would gather byte by byte.
+        x = to_input(images.index_select(0, idx), t.device, t.channels_last)
+        y = labels.index_select(0, idx).to(t.device)
+        if config.augment == "affine":
+            x = affine_augment(x, rng("augment", config.seed, epoch, step))
+            if t.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-            if use_mix:
-                mix = sample_mix(len(idx), mixup, mixup_alpha, epoch_generator(*mix_key, step))
-                logits = model(x, mix=mix)
-                target = mix_targets(y, mix, n_classes)
+        with torch.autocast(t.device.type, dtype=t.amp_dtype or torch.bfloat16,
+                            enabled=t.amp_dtype is not None):
+            if config.mixup != "none":
+                mix = sample_mix(len(idx), config.mixup, config.mixup_alpha,
+                                 rng("mix", config.seed, epoch, step))
+                logits, target = t.model(x, mix=mix), mix_targets(y, mix, n_classes)
             else:
-                logits, target = model(x), y
-            loss = loss_fn(logits.float(), target)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None and scaler.is_enabled():
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+                logits, target = t.model(x), y
+            loss = t.loss_fn(logits.float(), target)
+        t.optimizer.zero_grad(set_to_none=True)
+        if t.scaler.is_enabled():
+            t.scaler.scale(loss).backward()
+            t.scaler.step(t.optimizer)
+            t.scaler.update()
         else:
             loss.backward()
-            optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        if ema is not None:
-            ema.update_parameters(model)
+            t.optimizer.step()
+        if t.schedule is not None:
+            t.schedule.step()
+        if t.ema is not None:
+            t.ema.update_parameters(t.model)
         tally.add(loss.detach(), logits.detach(), y)
-        yield step
-
-
-def epoch_generator(*key: int) -> torch.Generator:
-    """A generator seeded by (seed, epoch[, step]): batch order and mixing never depend on
-    how many steps ran before a resume."""
-    seed = 0
-    for k in key:
-        seed = seed * 1_000_003 + int(k)
-    return torch.Generator().manual_seed(seed % (2**63))
+        if on_step is not None and on_step(step + 1, tally):
+            return step + 1
+    return steps.stop

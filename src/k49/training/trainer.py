@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,28 +20,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from k49.data.load import Dataset, load_dataset
 from k49.errors import K49Error
-from k49.io import remove_stale_parts
+from k49.io import remove_stale_parts, torch_threads
 from k49.models import get_entry
 from k49.models.inference import predict_logits, resolve_device
 from k49.runs.config import TrainConfig
 from k49.runs.provenance import provenance
+from k49.runs.records import Timings, TrainingProgress, history_row
 from k49.runs.rundir import RunDir
 from k49.training.fit_knn import fit_knn
-from k49.training.recipe import build_ema, build_schedule
-from k49.training.setup import build_training
+from k49.training.monitor import TrainingMonitor
+from k49.training.recipe import build_schedule
+from k49.training.setup import Training, build_training
 from k49.training.split import Split, split_indices
-from k49.training.steps import epoch_generator, train_steps
+from k49.training.steps import batch_order, train_one_epoch
 from k49.training.tally import Tally, evaluate_split
 
 
@@ -54,41 +46,6 @@ class RunResult:
     history: list[dict[str, float]]
     timings: dict[str, float]
     skipped: bool = False
-
-
-class _StopFlag:
-    """Turns Ctrl-C into a request honoured between steps, so a checkpoint is never torn."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._request)
-        return self
-
-    def _request(self, signum, frame):
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-def _progress(quiet: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[ips]:>7.0f} img/s"), TextColumn("loss {task.fields[loss]:.3f}"),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        disable=quiet, transient=True,
-    )
-
-
-def _setup_threads(config: TrainConfig) -> None:
-    threads = config.threads or os.cpu_count() or 1
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
 
 
 def train(
@@ -120,152 +77,97 @@ def train(
     if ds.name != config.dataset:
         raise K49Error(f"config names dataset {config.dataset!r} but {ds.name!r} was given")
     split = split_indices(ds.train_labels, config)
-    _setup_threads(config)
-    if not get_entry(config.model).is_torch:
-        record = provenance(config, ds, extra=split.record)
-        run.create().write_config(record)
-        history, timings = fit_knn(config, run, ds, split, quiet=quiet, t_start=t_start)
-        return RunResult(run.path, config, history, timings)
-    counts = np.bincount(ds.train_labels[split.train], minlength=ds.n_classes)
-    device = resolve_device(config.device)
-    setup = build_training(config, ds.n_classes, counts, device)
-    record = provenance(config, ds, extra=split.record)
-    run.create().write_config(record)
-    remove_stale_parts(run.path)  # left by a run killed midway
-    return _train_torch(config, run, ds, split, setup, device, quiet=quiet, t_start=t_start,
-                        max_steps=max_steps, on_epoch=on_epoch, test=test)
+    with torch_threads(config.threads or os.cpu_count() or 1):
+        if not get_entry(config.model).is_torch:
+            run.create().write_config(provenance(config, ds, extra=split.record))
+            history, timings = fit_knn(config, run, ds, split, quiet=quiet, t_start=t_start)
+            return RunResult(run.path, config, history, timings.as_dict())
+        counts = np.bincount(ds.train_labels[split.train], minlength=ds.n_classes)
+        training = build_training(config, ds.n_classes, counts, resolve_device(config.device))
+        run.create().write_config(provenance(config, ds, extra=split.record))
+        remove_stale_parts(run.path)  # left by a run killed midway
+        return _train_torch(config, run, ds, split, training, quiet=quiet, t_start=t_start,
+                            max_steps=max_steps, on_epoch=on_epoch, test=test)
 
 
-def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, setup,
-                 device: torch.device, *, quiet: bool, t_start: float,
-                 max_steps: int | None, on_epoch, test: bool) -> RunResult:
-    model, channels_last, optimizer, loss_fn = setup
-    ema = build_ema(model, config.ema)
-    evaluated = ema.module if ema is not None else model  # what validation and test score
-    if config.compile:
-        # In place (after the EMA's copy), so the state dict keeps its names: checkpoints and
-        # resumes are those of the plain model.
-        model.compile()
-    n_classes = ds.n_classes
-    # One contiguous uint8 copy of each split; batches are slices of a permutation of it.
-    x_train = torch.from_numpy(ds.train_images[split.train])
-    y_train = torch.from_numpy(ds.train_labels[split.train])
+def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, t: Training, *,
+                 quiet: bool, t_start: float, max_steps: int | None, on_epoch,
+                 test: bool) -> RunResult:
+    # One contiguous uint8 copy of each split; batches are slices of a permutation of it. The
+    # training set fits on any GPU (all of K49's is 182 MB): there it is sliced in place.
+    x_train = torch.from_numpy(ds.train_images[split.train]).to(t.device)
+    y_train = torch.from_numpy(ds.train_labels[split.train]).to(t.device)
     x_val = torch.from_numpy(ds.train_images[split.val])
     y_val = torch.from_numpy(ds.train_labels[split.val])
-    if device.type == "cuda":
-        # The uint8 training set fits on any GPU (all of K49's is 182 MB), so batches are
-        # sliced there instead of copied from host memory every step.
-        x_train, y_train = x_train.to(device), y_train.to(device)
-    amp = device.type == "cuda"
-    amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
 
-    # Resume where a checkpoint left off.
-    history: list[dict[str, float]] = []
-    start_epoch, start_step, tally_state, train_seconds = 0, 0, None, 0.0
-    if run.has_checkpoint:
-        progress = run.load_checkpoint(model, optimizer, ema)
-        start_epoch, start_step = progress["epoch"], progress["step"]
-        tally_state, train_seconds = progress["tally"], progress["train_seconds"]
-        history = run.read_history()[:start_epoch]
-    resumed_from = start_epoch if run.has_checkpoint else None
-
-    batch = config.batch_size
-    steps_per_epoch = (len(x_train) + batch - 1) // batch
+    resumed = run.has_checkpoint
+    done = run.load_checkpoint(t.model, t.optimizer, t.ema) if resumed else TrainingProgress()
+    history = run.read_history()[:done.epoch] if resumed else []
+    train_seconds = done.train_seconds
+    steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
     steps_left = max_steps if max_steps is not None else math.inf
-    schedule = build_schedule(optimizer, config, config.epochs * steps_per_epoch,
-                              start_epoch * steps_per_epoch + start_step)
-    with _progress(quiet) as bar, _StopFlag() as stop:
-        for epoch in range(start_epoch, config.epochs):
+    t.schedule = build_schedule(t.optimizer, config, config.epochs * steps_per_epoch,
+                                done.epoch * steps_per_epoch + done.step)
+
+    with TrainingMonitor(config.model, config.epochs, steps_per_epoch, quiet) as monitor:
+        for epoch in range(done.epoch, config.epochs):
             if steps_left <= 0:
                 break
-            task = bar.add_task(f"{config.model} epoch {epoch + 1}/{config.epochs}",
-                                total=steps_per_epoch, completed=start_step, ips=0.0, loss=0.0)
-            perm = torch.randperm(len(x_train), generator=epoch_generator(config.seed, epoch))
-            perm = perm.to(x_train.device)  # where the images are: once an epoch
-            tally = Tally(n_classes, tally_state)
-            model.train()
-            t0, seen0 = time.perf_counter(), tally.seen
-            last_update = t0
-            stop_step = int(min(steps_per_epoch, start_step + steps_left))
-            for step in train_steps(
-                model, optimizer, loss_fn, x_train, y_train, perm, batch_size=batch,
-                device=device, channels_last=channels_last, tally=tally, start_step=start_step,
-                stop_step=stop_step, mixup=config.mixup, mixup_alpha=config.mixup_alpha,
-                mix_key=(config.seed, epoch), amp=amp, amp_dtype=amp_dtype, scaler=scaler,
-                scheduler=schedule, ema=ema, augment=config.augment == "affine",
-            ):
-                # A few bar updates a second: reading the running loss folds the tally in.
-                if not quiet and ((now := time.perf_counter()) - last_update > 0.25
-                                  or step + 1 == steps_per_epoch):
-                    last_update = now
-                    ips = (tally.seen - seen0) / max(now - t0, 1e-9)
-                    bar.update(task, completed=step + 1, ips=ips,
-                               loss=tally.loss_sum / tally.seen)
-                if stop.requested:
-                    train_seconds += time.perf_counter() - t0
-                    run.save_checkpoint(model, optimizer, {
-                        "epoch": epoch, "step": step + 1, "tally": tally.state(),
-                        "train_seconds": train_seconds}, ema)
-                    bar.stop()
-                    print(f"interrupted at epoch {epoch + 1}, step {step + 1}: checkpoint "
-                          f"saved in {run.path}; rerun the same command to resume")
-                    raise KeyboardInterrupt
-            steps_left -= stop_step - start_step
+            first = done.step if epoch == done.epoch else 0
+            last = int(min(steps_per_epoch, first + steps_left))
+            tally = Tally(ds.n_classes, done.tally if epoch == done.epoch else None)
+            seen_before = tally.seen
+            order = batch_order(len(x_train), config.seed, epoch, x_train.device)
+            monitor.start_epoch(epoch, first, tally)
+            t0 = time.perf_counter()
+            step = train_one_epoch(t, config, x_train, y_train, order, epoch,
+                                   range(first, last), tally, monitor.on_step)
             seconds = time.perf_counter() - t0
             train_seconds += seconds
-            val = evaluate_split(evaluated, loss_fn, x_val, y_val, n_classes,
-                                 batch_size=config.eval_batch_size, device=device,
-                                 channels_last=channels_last)
-            history.append(_history_row(epoch, tally, val, seconds, seen0,
-                                        optimizer.param_groups[0]["lr"]))
+            if monitor.stop_requested:  # Ctrl-C: save where it stopped, to resume there
+                run.save_checkpoint(t.model, t.optimizer, TrainingProgress(
+                    epoch, step, tally.state(), train_seconds), t.ema)
+                monitor.interrupted(epoch, step, run.path)
+                raise KeyboardInterrupt
+            steps_left -= last - first
+
+            val = evaluate_split(t.scored_model, t.loss_fn, x_val, y_val, ds.n_classes,
+                                 batch_size=config.eval_batch_size, device=t.device,
+                                 channels_last=t.channels_last)
+            history.append(history_row(epoch + 1, tally.summary(), val.summary(), seconds,
+                                       tally.seen - seen_before,
+                                       t.optimizer.param_groups[0]["lr"]))
             run.write_history(history)
             if not math.isfinite(history[-1]["train_loss"]):
-                message = (f"{config.model}: the training loss became "
+                _fail(run, f"{config.model}: the training loss became "
                            f"{history[-1]['train_loss']} in epoch {epoch + 1}, so the run is "
                            f"marked failed: lower --lr and delete {run.path} to train again")
-                run.write_failure(message)
-                raise K49Error(message)
-            run.save_checkpoint(model, optimizer, {
-                "epoch": epoch + 1, "step": 0, "tally": None, "train_seconds": train_seconds},
-                ema)
-            start_step, tally_state = 0, None
-            bar.remove_task(task)
+            run.save_checkpoint(t.model, t.optimizer,
+                                TrainingProgress(epoch + 1, 0, None, train_seconds), t.ema)
+            monitor.end_epoch(epoch, history[-1])
             if on_epoch is not None:
                 on_epoch(history[-1])
-            if not quiet:
-                h = history[-1]
-                bar.console.print(
-                    f"{config.model} epoch {epoch + 1}/{config.epochs}: "
-                    f"loss {h['train_loss']:.4f}  val loss {h['val_loss']:.4f}  "
-                    f"val acc {h['val_accuracy']:.4f}  val bal acc "
-                    f"{h['val_balanced_accuracy']:.4f}  ({h['images_per_s']:.0f} img/s)",
-                    highlight=False)
 
     t_eval = time.perf_counter()
     if test:
-        logits = predict_logits(evaluated, ds.test_images, batch_size=config.eval_batch_size,
-                                device=device, channels_last=channels_last)
+        logits = predict_logits(t.scored_model, ds.test_images,
+                                batch_size=config.eval_batch_size, device=t.device,
+                                channels_last=t.channels_last)
         probs = torch.softmax(logits, dim=1).numpy()
     eval_seconds = time.perf_counter() - t_eval
-    run.save_weights(evaluated, {"model": config.model, "num_classes": n_classes})
+    run.save_weights(t.scored_model, {"model": config.model, "num_classes": ds.n_classes})
     if test:
         run.write_predictions(probs, ds.test_labels)
-    timings = {"train_seconds": train_seconds, "eval_seconds": eval_seconds,
-               "total_seconds": time.perf_counter() - t_start,
-               "epochs": config.epochs, "train_images": len(x_train),
-               "resumed_from_epoch": resumed_from}
+    timings = Timings(train_seconds=train_seconds, eval_seconds=eval_seconds,
+                      total_seconds=time.perf_counter() - t_start, epochs=config.epochs,
+                      train_images=len(x_train),
+                      resumed_from_epoch=done.epoch if resumed else None)
     run.write_timings(timings)
     run.remove_checkpoint()
-    return RunResult(run.path, config, history, timings)
+    return RunResult(run.path, config, history, timings.as_dict())
 
 
-def _history_row(epoch, tally: Tally, val: Tally, seconds: float, seen0: int, lr: float):
-    train_loss, train_acc, train_bal = tally.summary()
-    val_loss, val_acc, val_bal = val.summary()
-    return {
-        "epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc,
-        "train_balanced_accuracy": train_bal, "val_loss": val_loss, "val_accuracy": val_acc,
-        "val_balanced_accuracy": val_bal, "seconds": seconds,
-        "images_per_s": (tally.seen - seen0) / max(seconds, 1e-9), "lr": lr,
-    }
+def _fail(run: RunDir, message: str) -> None:
+    """Mark the run failed for good (a rerun will not retry it) and stop with `message`."""
+    run.write_failure(message)
+    raise K49Error(message)

@@ -19,15 +19,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
+from k49.console import progress_bar
 from k49.data.datasets import DATASETS, K49_TEST_COUNTS
 from k49.data.k49format import write_k49_files
 from k49.data.stats import K49_REFERENCE, image_stats
@@ -171,18 +164,6 @@ def synthesize(
     return images, labels.numpy().astype(np.uint8)
 
 
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
-        transient=False,
-    )
-
-
 def _check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise K49Error(f"seed must be a non-negative integer, got {seed!r}: use e.g. --seed 0")
@@ -233,7 +214,7 @@ def generate(
         start = time.perf_counter()
         hands = set_hands(templates, seed, difficulty)
         arrays = {}
-        with _progress(progress) as bar:
+        with progress_bar(quiet=not progress, transient=False) as bar:
             for split, counts, split_seed in zip(
                 ("train", "test"), (train_counts, test_counts), _split_seeds(seed), strict=True
             ):
