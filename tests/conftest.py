@@ -18,6 +18,11 @@ from k49.data import k49format
 from k49.data.datasets import DataFile, get_spec
 from k49.data.synthetic import generate
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One torch thread per test process (and the k49 processes tests start): xdist runs one
+    # per core, and more threads than cores make every training step wait on the others.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 def write_k49_files(directory, name="k49", n_train=12, n_test=6, seed=0) -> dict[str, DataFile]:
     """Write the five files of dataset `name` in K49's format, tiny; return their facts table."""

@@ -8,27 +8,12 @@ import sys
 
 import pytest
 
+from cli_runner import assert_one_line_error, k49, k49_process
 from k49 import __version__
 
 
-def k49(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "k49", *args], capture_output=True, text=True, env=env, cwd=cwd,
-        timeout=300,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
 def test_version():
-    result = k49("--version")
+    result = k49_process("--version")  # the installed entry point, in a fresh interpreter
     assert result.returncode == 0
     assert __version__ in result.stdout
 

@@ -4,25 +4,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from test_cli import assert_one_line_error, k49
-
-
-@pytest.mark.parametrize("bad", [
-    ["--limit-train", "60"],
-    ["--loss", "hinge"],
-    ["--optimizer", "lbfgs"],
-    ["--mixup", "input"],
-    ["--lr", "inf"],
-    ["--seed", "-1"],
-    ["--device", "tpu"],
-])
-def test_a_bad_option_is_refused_before_anything_is_written(bad, synth_dir, tmp_path):
-    out = tmp_path / "R"
-    result = k49("train", "NN_1_adam", *bad, "--out", str(out), "--data-dir", str(synth_dir))
-    assert_one_line_error(result)
-    assert not out.exists()
+from cli_runner import assert_one_line_error, k49
 
 
 def test_after_a_refused_command_the_fixed_one_runs(synth_dir, tmp_path):
@@ -35,12 +17,6 @@ def test_after_a_refused_command_the_fixed_one_runs(synth_dir, tmp_path):
                 "--out", str(out), "--data-dir", str(synth_dir))
     assert fixed.returncode == 0, fixed.stderr
     assert (out / "timings.json").exists()
-
-
-def test_the_limit_error_names_the_smallest_workable_size(synth_dir, tmp_path):
-    result = k49("train", "NN_1_adam", "--limit-train", "60", "--out", str(tmp_path / "R"),
-                 "--data-dir", str(synth_dir))
-    assert_one_line_error(result, "at least 164", "--val-fraction 0")
 
 
 def test_a_small_subset_keeps_every_class_and_says_so(synth_dir, tmp_path):

@@ -24,6 +24,15 @@ def make_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+def default_threads() -> int:
+    """CPU threads a run uses when its config names none: OMP_NUM_THREADS when set to a
+    positive integer (the usual way to share a machine between processes), else every core."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return os.cpu_count() or 1
+
+
 @contextmanager
 def torch_threads(n: int) -> Iterator[int]:
     """Run the block with `n` torch threads, then restore the caller's setting."""

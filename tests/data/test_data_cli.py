@@ -4,25 +4,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 
+from cli_runner import k49
 from k49.data import k49format
 from k49.data.datasets import K49_CHARS
 from k49.data.synthetic import INSTALL_COMMAND, SYSTEM_FONTS_ENV
 
 
-def k49(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "k49", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=300)
-
-
 def test_data_synth_warns_on_one_line_without_the_fonts(tmp_path):
     result = k49("data", "synth", "--data-dir", str(tmp_path), "--scale", "0.002",
-                 **{SYSTEM_FONTS_ENV: "0"})
+                 env={SYSTEM_FONTS_ENV: "0"})
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and INSTALL_COMMAND in warnings[0]

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +10,7 @@ import onnx
 import pytest
 import torch
 
+from cli_runner import k49
 from k49.data.datasets import REAL_SAMPLE, get_spec
 from k49.data.load import load_dataset
 from k49.deploy import export
@@ -151,16 +149,10 @@ def test_knn_is_refused_in_one_line(synth, tmp_path):
     assert "## Limitations" in render_model_card(facts)
 
 
-def _k49(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "k49", *args], capture_output=True,
-                          text=True, timeout=300, env=env)
-
-
 def test_cli_exports_and_prints_paths_difference_and_size(synth, tmp_path):
     run = make_run(synth, tmp_path / "run", "CNN_1_sgd")
     out = tmp_path / "exported" / "cnn.onnx"
-    proc = _k49("export", str(run.path), "--format", "onnx", "--out", str(out))
+    proc = k49("export", str(run.path), "--format", "onnx", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     size = out.stat().st_size
     assert f"wrote {out} ({size / 1024:.1f} kB" in proc.stdout
@@ -171,10 +163,10 @@ def test_cli_exports_and_prints_paths_difference_and_size(synth, tmp_path):
 
 def test_cli_refuses_knn_and_unknown_formats(synth, tmp_path):
     run = make_run(synth, tmp_path / "run", "knn4")
-    proc = _k49("export", str(run.path), "--format", "onnx", "--out", str(tmp_path / "k.onnx"))
+    proc = k49("export", str(run.path), "--format", "onnx", "--out", str(tmp_path / "k.onnx"))
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot be exported to ONNX" in lines[0], proc.stderr
     assert leftovers(tmp_path) == []
-    proc = _k49("export", str(run.path), "--format", "tflite")
+    proc = k49("export", str(run.path), "--format", "tflite")
     assert proc.returncode != 0 and "--format onnx" in proc.stderr

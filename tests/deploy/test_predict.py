@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import threading
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from cli_runner import Result, k49
 from k49.data.datasets import get_spec
 from k49.data.load import load_dataset
 from k49.deploy.images import load_k49_image
@@ -175,9 +174,8 @@ def test_from_run_errors(trained_run, tmp_path):
 
 # --- the command line ---------------------------------------------------------------------------
 
-def k49_predict(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "k49", "predict", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+def k49_predict(*args) -> Result:
+    return k49("predict", *map(str, args))
 
 
 @pytest.fixture(scope="module")

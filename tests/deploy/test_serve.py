@@ -10,8 +10,6 @@ import io
 import json
 import re
 import socket
-import subprocess
-import sys
 import tempfile
 
 import anyio
@@ -21,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from cli_runner import assert_one_line_error, k49, k49_process
 from k49.deploy.images import MAX_BYTES, load_k49_image
 from k49.deploy.model_card import model_card
 from k49.deploy.predict import Predictor
@@ -251,21 +250,8 @@ def test_no_uploaded_file_is_written(client, real_sample, tmp_path, monkeypatch)
 
 # --- the command line ---------------------------------------------------------------------------
 
-def k49_serve(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "k49", "serve", *args], capture_output=True,
-                          text=True, timeout=120)
-
-
-def assert_one_line(result: subprocess.CompletedProcess, *needles: str) -> None:
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
 def test_cli_bad_run_dir_is_one_line(tmp_path):
-    assert_one_line(k49_serve(str(tmp_path / "missing")))
+    assert_one_line_error(k49("serve", str(tmp_path / "missing")))
 
 
 def test_cli_port_in_use_is_one_line(trained_run):
@@ -273,5 +259,6 @@ def test_cli_port_in_use_is_one_line(trained_run):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = k49_serve(str(trained_run), "--port", str(port), "--device", "cpu")
-    assert_one_line(result, str(port), "in use")
+        # a real process: in this one, uvicorn would take over logging and signals
+        result = k49_process("serve", str(trained_run), "--port", str(port), "--device", "cpu")
+    assert_one_line_error(result, str(port), "in use")

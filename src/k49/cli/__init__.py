@@ -155,10 +155,11 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def main() -> None:
-    """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
+def main(args: list[str] | None = None) -> None:
+    """Entry point (`args`: the command line, default sys.argv[1:]): user errors become one line
+    on stderr and a non-zero exit, never a traceback."""
     try:
-        code = app(standalone_mode=False)
+        code = app(args, prog_name="k49", standalone_mode=False)
     except UsageError as e:  # bad or missing options and arguments
         where = e.ctx.command_path if e.ctx else "k49"
         _fail(f"{e.format_message()} (see `{where} --help`)", 2)

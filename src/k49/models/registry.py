@@ -88,7 +88,7 @@ def register_model(
 
 def _ensure_loaded() -> None:
     # Importing the family modules runs their @register_model decorators.
-    from k49.models import cnn, families, fast, knn, mlp, original, resnet  # noqa: F401
+    from k49.models import cnn, fast, knn, mlp, original, parametric, resnet  # noqa: F401
 
 
 def _order(item: tuple[int, ModelEntry]) -> tuple[bool, int, int]:

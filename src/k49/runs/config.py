@@ -86,7 +86,8 @@ class TrainConfig(BaseModel):
                                  "(a small random rotation, scale and shift of each image).")
     device: str = Field("auto", pattern=DEVICE_PATTERN,
                         description="Device: auto, cpu, cuda or cuda:N.")
-    threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores).")
+    threads: int | None = Field(None, ge=1, description="CPU threads (default: OMP_NUM_THREADS "
+                                "if set, else all cores).")
     compile: bool = Field(False, description="torch.compile the model (meant for CUDA; its "
                           "speed was not measured here). Speed only: not part of the run's "
                           "hash.")

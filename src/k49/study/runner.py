@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from k49.errors import K49Error
+from k49.io import default_threads
 from k49.study.queue import DEFAULT_STUDY, Worker, enqueue, open_study, results
 from k49.study.storage import storage_url
 from k49.study.suites import RunSpec
@@ -27,7 +28,7 @@ def work(storage: str | None = None, study: str = DEFAULT_STUDY, *, out: Path | 
     if jobs < 1:
         raise K49Error(f"--jobs must be at least 1, got {jobs}")
     url = storage_url(storage, out)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = max(1, default_threads() // jobs)
     args = (url, study, out, threads, quiet, artifacts)
     if jobs == 1:
         return _work(*args)
@@ -45,7 +46,7 @@ def run_suite(specs: list[RunSpec], *, out: str | os.PathLike, jobs: int = 1,
               quiet: bool = False, storage: str | None = None,
               study: str = DEFAULT_STUDY, artifacts: str | None = None) -> list[dict[str, Any]]:
     """Train every pending run of `specs` (all in study folder `out`), `jobs` at a time, each
-    with cpu_count // jobs threads; one result row per run."""
+    with (OMP_NUM_THREADS or the core count) // jobs threads; one result row per run."""
     if jobs < 1:
         raise K49Error(f"--jobs must be at least 1, got {jobs}")
     out = Path(out).absolute()

@@ -34,7 +34,7 @@ from pydantic import (
 )
 
 from k49.errors import K49Error
-from k49.models.families import FAMILY_ARGS
+from k49.models.parametric import FAMILY_ARGS
 from k49.runs.config import TrainConfig
 from k49.study.suites import read_toml, toml_location
 

@@ -24,8 +24,8 @@ from optuna.trial import TrialState
 from k49.data.datasets import get_spec
 from k49.data.load import load_dataset
 from k49.errors import K49Error
-from k49.io import write_json
-from k49.models.families import FAMILY_ARGS
+from k49.io import default_threads, write_json
+from k49.models.parametric import FAMILY_ARGS
 from k49.runs.config import TrainConfig
 from k49.runs.rundir import RunDir
 from k49.study.api import StudyResult, run_study
@@ -204,7 +204,7 @@ def run_sweep(space_file: str, *, trials: int = 40, timeout: float | None = None
     ds = load_dataset(dataset, data, progress=not quiet)
     base = {"dataset": ds.name, "data_dir": str(ds.data_dir)}
     open_sweep(space, url, name, create=True)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = max(1, default_threads() // jobs)
     base["threads"] = threads
     args = (str(space_file), url, name, out, base, trials, timeout)
     if jobs == 1:

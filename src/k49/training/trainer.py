@@ -23,7 +23,7 @@ import torch
 
 from k49.data.load import Dataset, load_dataset
 from k49.errors import K49Error
-from k49.io import remove_stale_parts, torch_threads
+from k49.io import default_threads, remove_stale_parts, torch_threads
 from k49.models import get_entry
 from k49.models.inference import predict_logits, resolve_device
 from k49.runs.config import TrainConfig
@@ -77,7 +77,7 @@ def train(
     if ds.name != config.dataset:
         raise K49Error(f"config names dataset {config.dataset!r} but {ds.name!r} was given")
     split = split_indices(ds.train_labels, config)
-    with torch_threads(config.threads or os.cpu_count() or 1):
+    with torch_threads(config.threads or default_threads()):
         if not get_entry(config.model).is_torch:
             run.create().write_config(provenance(config, ds, extra=split.record))
             history, timings = fit_knn(config, run, ds, split, quiet=quiet, t_start=t_start)

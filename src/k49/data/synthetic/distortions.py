@@ -221,20 +221,12 @@ def _add_neighbour(x, other, depth, top: bool):
     return x
 
 
-def render_batch(hands: Hands, hand_index, g, d: Distortion = DISTORTION,
-                 k: Difficulty = DIFFICULTY):
-    """Draw one sample of each of `hands`' rows `hand_index` (B,) as (B, 28, 28) uint8 images;
-    every random draw comes from generator `g`, in a fixed order, so a seed gives the same
-    images."""
-    b, s = len(hand_index), hands.images.shape[-1]
+def _warp(x, hands: Hands, hand_index, g, d: Distortion, k: Difficulty):
+    """Affine + elastic in one resampling of templates `x`: the hand's draws (scaled by
+    hand_strength) plus the sample's own. The grid maps output to input coordinates, so it is
+    the inverse of the forward transform rotation @ shear @ scale (+ translation)."""
+    b, s = len(hand_index), x.shape[-1]
     hand_scale = k.hand_strength if k.hands else 0.0
-
-    # 0. the hand's template, its stroke groups moved, turned and weighted its own way.
-    x = hands.images[hand_index]
-
-    # 1. affine + elastic in one resampling: the hand's draws (scaled by hand_strength) plus
-    #    the sample's own. The grid maps output to input coordinates, so it is the inverse of
-    #    the forward transform rotation @ shear @ scale (+ translation).
     a = torch.randn(b, AFFINE_DRAWS, generator=g).mul_(k.sample_strength)
     a.add_(hands.affine[hand_index], alpha=hand_scale)
     angle = a[:, 0] * math.radians(d.rotation_deg)
@@ -255,9 +247,23 @@ def render_batch(hands: Hands, hand_index, g, d: Distortion = DISTORTION,
     warp = warp.mul_(d.elastic)
     grid = basis @ warp @ basis.T
     _affine_into(grid, ia, ib, -(ia * tx + ib * ty), ic, id_, -(ic * tx + id_ * ty))
-    x = F.grid_sample(
+    return F.grid_sample(
         x, grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="zeros", align_corners=False
     )
+
+
+def render_batch(hands: Hands, hand_index, g, d: Distortion = DISTORTION,
+                 k: Difficulty = DIFFICULTY):
+    """Draw one sample of each of `hands`' rows `hand_index` (B,) as (B, 28, 28) uint8 images;
+    every random draw comes from generator `g`, in a fixed order, so a seed gives the same
+    images."""
+    b = len(hand_index)
+
+    # 0. the hand's template, its stroke groups moved, turned and weighted its own way.
+    x = hands.images[hand_index]
+
+    # 1. affine + elastic in one resampling.
+    x = _warp(x, hands, hand_index, g, d, k)
 
     # 2. K49's framing: centre the ink's bounding box, its longer side filling the frame.
     x = _frame(x)

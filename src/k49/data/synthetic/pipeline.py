@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -164,6 +165,64 @@ def synthesize(
     return images, labels.numpy().astype(np.uint8)
 
 
+def _font_facts(templates: TemplateSet, chars: Sequence[str], fonts, system_fonts: bool | None,
+                warning: str | None) -> dict[str, Any]:
+    """The fonts and glyph templates a generation drew from, as synthetic.json records them."""
+    per_class = templates.per_class(chars)
+    hentaigana = templates.kinds == "hentaigana"
+    return {
+        "system_fonts": system_fonts_enabled(system_fonts),
+        "font_files": font_set(fonts),
+        "fonts": [asdict(f) for f in templates.fonts],
+        "summary": templates.describe(chars),
+        "font_warning": warning,
+        "templates_summary": template_summary(per_class),
+        "templates_per_class": per_class,
+        "hentaigana_templates": templates.n_hentaigana,
+        "hentaigana_per_class": {ch: int(((templates.labels == i) & hentaigana).sum())
+                                 for i, ch in enumerate(chars)},
+        "templates": templates.records,
+    }
+
+
+def _synthesize_splits(templates: TemplateSet, counts: dict[str, np.ndarray], seed: int,
+                       difficulty: Difficulty, progress: bool) -> dict[str, tuple]:
+    """(images, labels) of each split, drawn by the same hands, with a progress bar each."""
+    hands = set_hands(templates, seed, difficulty)
+    arrays = {}
+    with progress_bar(quiet=not progress, transient=False) as bar:
+        for (split, split_counts), split_seed in zip(counts.items(), _split_seeds(seed),
+                                                     strict=True):
+            task = bar.add_task(f"synthetic {split}", total=int(split_counts.sum()))
+            arrays[split] = synthesize(
+                split_counts, split_seed, templates,
+                on_batch=lambda n, task=task: bar.advance(task, n),
+                difficulty=difficulty, hands=hands,
+            )
+    return arrays
+
+
+def _write(out_dir: Path, arrays: dict[str, tuple], chars: Sequence[str],
+           report: dict[str, Any]) -> dict[str, Any]:
+    """Write the splits and, last, synthetic.json (the report plus the write time); return
+    exactly what synthetic.json holds (tuples become lists)."""
+    start = time.perf_counter()
+    written: list[str] = []
+
+    def info_text() -> str:  # called once the data files are written
+        report["write_seconds"] = round(time.perf_counter() - start, 3)
+        written.append(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        return written[-1]
+
+    arrays_by_role = {
+        f"{split}_{kind}": array
+        for split, pair in arrays.items()
+        for kind, array in zip(("images", "labels"), pair, strict=True)
+    }
+    write_k49_files(out_dir, arrays_by_role, chars, extra={INFO_FILE: info_text})
+    return json.loads(written[-1])
+
+
 def _check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise K49Error(f"seed must be a non-negative integer, got {seed!r}: use e.g. --seed 0")
@@ -212,24 +271,11 @@ def generate(
         if warning:
             print(warning, file=sys.stderr)
         start = time.perf_counter()
-        hands = set_hands(templates, seed, difficulty)
-        arrays = {}
-        with progress_bar(quiet=not progress, transient=False) as bar:
-            for split, counts, split_seed in zip(
-                ("train", "test"), (train_counts, test_counts), _split_seeds(seed), strict=True
-            ):
-                task = bar.add_task(f"synthetic {split}", total=int(counts.sum()))
-                arrays[split] = synthesize(
-                    counts, split_seed, templates,
-                    on_batch=lambda n, task=task: bar.advance(task, n),
-                    difficulty=difficulty, hands=hands,
-                )
+        arrays = _synthesize_splits(templates, {"train": train_counts, "test": test_counts},
+                                    seed, difficulty, progress)
     elapsed = time.perf_counter() - start
     n_images = int(train_counts.sum() + test_counts.sum())
 
-    per_class = templates.per_class(spec.chars)
-    summary = template_summary(per_class)
-    kinds = templates.kinds
     report: dict[str, Any] = {
         "dataset": spec.name,
         "title": spec.label(),
@@ -240,23 +286,8 @@ def generate(
         "scale": scale,
         "train_size": int(train_counts.sum()),
         "test_size": int(test_counts.sum()),
-        "counts": {
-            "train": train_counts.tolist(),
-            "test": test_counts.tolist(),
-        },
-        "system_fonts": system_fonts_enabled(system_fonts),
-        "font_files": font_set(fonts),
-        "fonts": fonts_used,
-        "summary": templates.describe(spec.chars),
-        "font_warning": warning,
-        "templates_summary": summary,
-        "templates_per_class": per_class,
-        "hentaigana_templates": templates.n_hentaigana,
-        "hentaigana_per_class": {
-            ch: int(((templates.labels == i) & (kinds == "hentaigana")).sum())
-            for i, ch in enumerate(spec.chars)
-        },
-        "templates": templates.records,
+        "counts": {"train": train_counts.tolist(), "test": test_counts.tolist()},
+        **_font_facts(templates, spec.chars, fonts, system_fonts, warning),
         "distortion": asdict(DISTORTION),
         "difficulty": difficulty.as_dict(),
         "stats": {split: image_stats(arrays[split][0]) for split in arrays},
@@ -268,18 +299,4 @@ def generate(
         "images_per_second": round(n_images / max(elapsed, 1e-9), 1),
     }
 
-    start = time.perf_counter()
-    written: list[str] = []
-
-    def info_text() -> str:  # called once the data files are written
-        report["write_seconds"] = round(time.perf_counter() - start, 3)
-        written.append(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-        return written[-1]
-
-    arrays_by_role = {
-        f"{split}_{kind}": array
-        for split, pair in arrays.items()
-        for kind, array in zip(("images", "labels"), pair, strict=True)
-    }
-    write_k49_files(out_dir, arrays_by_role, spec.chars, extra={INFO_FILE: info_text})
-    return json.loads(written[-1])  # exactly what synthetic.json holds (tuples become lists)
+    return _write(out_dir, arrays, spec.chars, report)
