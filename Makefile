@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-difficulty lint clean
+.PHONY: demo test test-fast bench bench-difficulty lint clean
 
 $(STAMP): pyproject.toml scripts/install-torch.sh scripts/install-fonts.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto
+
+# The unit tests alone, for the edit loop (under a minute on 2 cores): no test marked slow.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n auto -m "not slow"
 
 bench: $(STAMP)
 	mkdir -p benchmarks/results

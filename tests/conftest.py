@@ -24,6 +24,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+def pytest_collection_modifyitems(items):
+    """A test that needs PostgreSQL is marked `postgres` (and `slow`: it starts a server)."""
+    for item in items:
+        if "postgres_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+            item.add_marker(pytest.mark.slow)
+
+
 def write_k49_files(directory, name="k49", n_train=12, n_test=6, seed=0) -> dict[str, DataFile]:
     """Write the five files of dataset `name` in K49's format, tiny; return their facts table."""
     spec = get_spec(name)

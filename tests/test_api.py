@@ -54,6 +54,7 @@ def _readme_api_names() -> set[str]:
     return names
 
 
+@pytest.mark.slow
 def test_readme_api_names_are_what_the_readme_calls_them_after_any_import():
     """A public name that is also a subpackage's name (k49.report) would be shadowed by the
     subpackage once anything imported it: run in a fresh process that imports every stage

@@ -12,6 +12,7 @@ from cli_runner import assert_one_line_error, k49, k49_process
 from k49 import __version__
 
 
+@pytest.mark.slow
 def test_version():
     result = k49_process("--version")  # the installed entry point, in a fresh interpreter
     assert result.returncode == 0
@@ -73,6 +74,7 @@ def test_bad_scale_is_one_line_error(tmp_path):
     assert not (tmp_path / "synthetic" / "k49-train-imgs.npz").exists()
 
 
+@pytest.mark.slow
 def test_models_json_lists_every_model():
     import json
 
@@ -102,6 +104,7 @@ def test_run_bad_seeds(tmp_path):
     assert_one_line_error(result, "--seeds")
 
 
+@pytest.mark.slow
 def test_train_kill_9_then_rerun_resumes_to_identical_weights(synth_dir, tmp_path):
     """A real crash: SIGKILL mid-training, then the same command again."""
     import os

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cli_runner import assert_one_line_error, k49
+
+pytestmark = pytest.mark.slow
 
 
 def test_after_a_refused_command_the_fixed_one_runs(synth_dir, tmp_path):

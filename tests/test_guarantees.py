@@ -24,6 +24,8 @@ from k49.runs.checkpoint import save_checkpoint
 from k49.runs.records import TrainingProgress
 from k49.training.trainer import train
 
+pytestmark = pytest.mark.slow
+
 RUN_ARGS = ["--limit-train", "200", "--epochs", "1", "--quiet"]
 
 

@@ -226,6 +226,7 @@ def call_metric(name, y, p, k, average):
 
 
 # The examples once raised something else than a K49Error (a ValueError or TypeError).
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PAIR_METRICS)
 @fast(60)
 @given(pair=metric_inputs(), k=KS, average=AVERAGES)
@@ -294,6 +295,7 @@ def test_most_confused(counts, k):
     assert [t[2] for t in result] == sorted((t[2] for t in result), reverse=True)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")  # scikit-learn's on a class missing
 @fast(150)
 @given(pair=metric_inputs(max_corruptions=0), k=st.integers(1, 6))
@@ -415,6 +417,7 @@ def is_valid_array(a) -> bool:
 
 
 # The examples once raised something else than a K49Error, or returned bytes.
+@pytest.mark.slow
 @fast(250)
 @given(data=FILE_BYTES)
 @example(data=npz_bytes({"arr_0.npy": b"abc"}))  # no npy header: np.load gave the bytes
@@ -433,6 +436,7 @@ def test_read_array_on_damaged_and_random_files(data):
     assert isinstance(result, K49Error) or is_valid_array(result), type(result)
 
 
+@pytest.mark.slow
 @fast(100)
 @given(array=ARRAYS, writer=st.sampled_from(["savez", "savez_compressed", "write_npz"]))
 def test_read_array_gives_back_what_was_written_or_refuses_pickles(array, writer):
@@ -473,6 +477,7 @@ LABELS = st.one_of(
 )
 
 
+@pytest.mark.slow
 @fast(200)
 @given(labels=LABELS, n_classes=st.one_of(st.none(), st.integers(-1, 60)))
 @example(labels=np.array([2**63], dtype=np.uint64), n_classes=None)  # became -2**63
@@ -525,6 +530,7 @@ def folders(draw) -> dict[str, bytes | None]:
     return files
 
 
+@pytest.mark.slow
 @fast(100)
 @given(files=folders())
 def test_load_dataset_on_a_folder_of_random_files(files):
@@ -635,6 +641,7 @@ READER_CASES = st.sampled_from(sorted(READERS)).flatmap(
 
 
 # The examples once raised something else than a K49Error, or returned other arrays.
+@pytest.mark.slow
 @fast(500)
 @given(case=READER_CASES)
 @example(case=("read_config", b"[" * 100_000))  # RecursionError

@@ -10,6 +10,8 @@ import pytest
 
 from k49.data.synthetic import DIFFICULTY
 
+pytestmark = pytest.mark.slow
+
 
 def scores(**values):
     return {m: {"accuracy": v, "balanced_accuracy": v} for m, v in values.items()}

@@ -20,6 +20,8 @@ from k49.data.load import load_dataset
 from k49.errors import K49Error
 from k49.models import count_flops, create_model
 
+pytestmark = pytest.mark.slow
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 ROW_KEYS = {"model", "images_per_s", "baseline_images_per_s", "speedup", "gflops",
             "matmul_gflops"}

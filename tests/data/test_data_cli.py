@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from cli_runner import k49
 from k49.data import k49format
@@ -13,6 +14,7 @@ from k49.data.datasets import K49_CHARS
 from k49.data.synthetic import INSTALL_COMMAND, SYSTEM_FONTS_ENV
 
 
+@pytest.mark.slow
 def test_data_synth_warns_on_one_line_without_the_fonts(tmp_path):
     result = k49("data", "synth", "--data-dir", str(tmp_path), "--scale", "0.002",
                  env={SYSTEM_FONTS_ENV: "0"})

@@ -15,6 +15,8 @@ from k49.data.figures import STEMS, dataset_figures, random_samples_figure
 from k49.data.load import Dataset
 from k49.viz import THEMES, save_figure
 
+pytestmark = pytest.mark.slow
+
 SVG_NS = "{http://www.w3.org/2000/svg}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -17,6 +17,8 @@ from k49.data.synthetic.templates import PART_RES, TEMPLATE_SIZE, stroke_parts
 from k49.errors import K49Error
 from k49.io import torch_threads
 
+pytestmark = pytest.mark.slow
+
 COUNTS = np.full(49, 6)
 
 

@@ -19,6 +19,8 @@ from k49.data.synthetic import pipeline
 from k49.errors import K49Error
 from k49.io import torch_threads
 
+pytestmark = pytest.mark.slow
+
 SCALE = 0.005  # 1,162 train and 193 test images: every class present in both splits
 SPEC = DATASETS["synthetic"]
 FILES = [f.name for f in SPEC.files.values()]

@@ -20,6 +20,8 @@ from k49.data.info import dataset_info
 from k49.data.load import load_dataset
 from k49.data.synthetic import fonts
 
+pytestmark = pytest.mark.slow
+
 SCALE = 0.005
 SPEC = DATASETS["synthetic"]
 ARRAY_FILES = [SPEC.files[role].name for role in k49format.ARRAY_ROLES]

@@ -23,6 +23,8 @@ from k49.runs.config import TrainConfig
 from k49.runs.rundir import RunDir
 from k49.training.trainer import train
 
+pytestmark = pytest.mark.slow
+
 MODELS = [*list_models(tag="original"), "resnet_small"]
 CHARS = get_spec("synthetic").chars
 

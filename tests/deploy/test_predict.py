@@ -18,6 +18,8 @@ from k49.deploy.predict import Prediction, Predictor, predict_paths
 from k49.errors import K49Error
 from k49.runs.rundir import RunDir
 
+pytestmark = pytest.mark.slow
+
 CHARS = get_spec("synthetic").chars
 
 

@@ -25,6 +25,8 @@ from k49.deploy.model_card import model_card
 from k49.deploy.predict import Predictor
 from k49.deploy.server import create_app
 
+pytestmark = pytest.mark.slow
+
 
 def png(array: np.ndarray, mode: str = "L") -> bytes:
     buffer = io.BytesIO()

@@ -21,6 +21,8 @@ import uvicorn
 from browser import WatchedPage, chromium
 from k49.deploy.server import create_app, open_socket
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 

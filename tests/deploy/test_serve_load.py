@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_serve.py"
 #: Growth of the server's resident memory over the 2,000 requests that still counts as flat.
 RSS_GROWTH_MB = 50

@@ -72,6 +72,7 @@ def test_holm_matches_a_hand_computed_example():
     assert out[0] == pytest.approx(0.02) and np.isnan(out[1])  # NaN does not count towards m
 
 
+@pytest.mark.slow
 def test_a_known_better_model_is_detected_at_the_expected_power():
     # A and B disagree on 60 images of 2,000; B is the one right on each with probability 0.7.
     # McNemar's power is then P(binomial test rejects | k ~ Binomial(60, 0.7)), exactly.
@@ -97,6 +98,7 @@ def test_a_known_better_model_is_detected_at_the_expected_power():
     assert d["ci"][0] > 0 and d["mcnemar"]["p"] < 1e-3
 
 
+@pytest.mark.slow
 def test_bootstrap_interval_of_accuracy_covers_the_truth_at_the_nominal_rate():
     sizes = [15, 40, 120, 60, 25, 200, 80, 10]
     true_acc = np.array([0.6, 0.9, 0.8, 0.7, 0.5, 0.85, 0.75, 0.4])
@@ -112,6 +114,7 @@ def test_bootstrap_interval_of_accuracy_covers_the_truth_at_the_nominal_rate():
     assert 0.92 <= covered / sims <= 0.98, covered / sims
 
 
+@pytest.mark.slow
 def test_resampled_aucs_match_aucs_recomputed_on_the_resampled_images():
     y = imbalanced_labels([300, 120, 60, 500, 30])
     p = random_probs(y, 5, 1.2, 3)

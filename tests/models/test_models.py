@@ -186,6 +186,7 @@ def test_resnet_grid_classifier_sees_where_features_are():
         PreActResNet(grid=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["preact_resnet18", "resnet_small", "resnet_fast"])
 def test_mixup_forward(name):
     torch.manual_seed(0)

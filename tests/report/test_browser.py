@@ -19,6 +19,8 @@ from browser import WatchedPage, chromium
 from k49.report.collect import load_study
 from k49.report.render import render_report
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
 # --- the report under test: the fake_study fixture's study and two tiny figures ---------------
 
 @pytest.fixture(scope="module")

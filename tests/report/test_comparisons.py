@@ -104,6 +104,7 @@ def test_a_clearly_better_model_beats_the_other(tmp_path):
                          "the optimizer comparison holds for this budget only.")
 
 
+@pytest.mark.slow
 def test_comparisons_json_can_be_recomputed_and_is_holm_adjusted(tmp_path):
     root = make_study(tmp_path / "s", models=["NN_1_sgd", "NN_2_sgd", "NN_1_adam", "NN_2_adam"])
     study = load_study(root)
@@ -198,6 +199,7 @@ def test_pairs_and_statistics_note(y):
     assert "Holm-adjusted over the 2 comparisons" in note
 
 
+@pytest.mark.slow
 def test_build_report_writes_comparisons_json_and_the_notes(tmp_path, monkeypatch):
     from k49.report import build
 

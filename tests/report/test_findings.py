@@ -13,6 +13,8 @@ from k49.report.collect import RunRecord, Study, load_study
 from k49.report.comparisons import compare_all
 from k49.report.findings import findings
 
+pytestmark = pytest.mark.slow
+
 SKILLS = {"NN_1_sgd": 0.3, "NN_1_adam": 0.6, "CNN_1_sgd": 0.5, "CNN_1_adam": 0.8}
 
 

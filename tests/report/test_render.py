@@ -31,6 +31,8 @@ from k49.report.render import (
 )
 from k49.report.table import format_range, with_interval
 
+pytestmark = pytest.mark.slow
+
 METRICS = ["accuracy", "balanced_accuracy", "top5_accuracy", "auc_macro",
            "auc_inverse_frequency", "f1_macro", "ece", "params", "flops", "train_seconds"]
 CI_COLUMNS = [f"{m}_ci_{end}" for m in INTERVAL_METRICS for end in ("low", "high")]

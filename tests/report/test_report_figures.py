@@ -44,6 +44,8 @@ from k49.report.figures.style import thin
 from k49.viz import THEMES, save_figure
 from k49.viz import theme as viz_theme
 
+pytestmark = pytest.mark.slow
+
 SEED_ORDER = ["NN_1_sgd", "NN_2_sgd", "NN_1_adam", "NN_2_adam", "NN_dense", "NN_dense_batch_norm",
               "CNN_1_sgd", "CNN_2_sgd", "CNN_1_adam", "CNN_2_adam", "CNN_dense",
               "CNN_dense_batch_norm"]

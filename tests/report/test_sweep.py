@@ -25,6 +25,8 @@ from k49.report.sweep_figures import history_figure, parallel_figure
 from k49.viz import THEMES
 from k49.viz import theme as viz_theme
 
+pytestmark = pytest.mark.slow
+
 SYNTH = "Synthetic K49-like (synthetic data, not K49)"
 IMPORTANCE = {"family": 0.41, "lr": 0.22, "batch_norm": 0.12, "optimizer": 0.08,
               "dropout": 0.07, "layers": 0.05, "batch_size": 0.03, "weight_decay": 0.02}

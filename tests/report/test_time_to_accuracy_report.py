@@ -165,6 +165,7 @@ def test_figure_is_registered_with_its_caption():
     assert text.endswith(".") and not re.search(r"\.\s+[A-Z]", text)
 
 
+@pytest.mark.slow
 def test_figure_draws_in_both_themes(study, tmp_path):
     make = time_to_accuracy_figure(FigureInputs(study))
     paths = save_figure(make, tmp_path / "figures", "time_to_accuracy")
@@ -224,6 +225,7 @@ def write_history(run_dir, seconds, values):
             writer.writerow({k: row.get(k, 0.1) for k in HISTORY_FIELDS})
 
 
+@pytest.mark.slow
 def test_build_report_writes_the_csv_table_and_finding(tmp_path, monkeypatch):
     from k49.report import build
 

@@ -30,6 +30,8 @@ from optuna.trial import TrialState
 
 from k49.study.storage import heartbeat_settings, open_storage, storage_url
 
+pytestmark = pytest.mark.slow
+
 RUNS = [f"r{i}" for i in range(40)]
 #: A hung test fails after this many seconds (never reached by a working one).
 DEADLINE = 300

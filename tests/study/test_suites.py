@@ -12,6 +12,8 @@ from k49.study.api import DEMO_EXTRA, DEMO_PROTOCOL, demo_suite
 from k49.study.runner import run_suite
 from k49.study.suites import builtin_suite, load_suite, plan
 
+pytestmark = pytest.mark.slow
+
 
 def write(tmp_path, text: str):
     path = tmp_path / "study.toml"

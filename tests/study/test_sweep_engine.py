@@ -14,6 +14,8 @@ from k49.runs import RunDir
 from k49.study.space import load_space
 from k49.study.sweep import SUMMARY, _pruner, run_sweep
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = """name = "tiny"
 [fixed]

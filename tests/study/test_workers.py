@@ -22,6 +22,8 @@ from k49.study.queue import RESUME_FILES, enqueue, open_study, status
 from k49.study.storage import storage_url
 from k49.study.suites import Suite, SuiteModel, plan
 
+pytestmark = pytest.mark.slow
+
 #: Heartbeat every 2 s, a trial without a beat for 8 s is failed (the defaults are 20 and 90).
 HEARTBEAT = "2,8"
 SEEDS = range(4)

@@ -82,6 +82,7 @@ def test_affine_augmentation_is_seeded_small_and_keeps_the_shape():
     assert a.sum(dim=(1, 2, 3)).sub(x.sum(dim=(1, 2, 3))).abs().max() < 0.25 * x[0].sum()
 
 
+@pytest.mark.slow
 def test_the_recipe_trains_with_its_levers_and_records_them(tiny, tmp_path):
     result = train(TrainConfig(model="resnet_fast", epochs=2, batch_size=32, ema=0.9,
                                augment="affine"), tmp_path / "run", dataset=tiny, quiet=True)
@@ -90,6 +91,7 @@ def test_the_recipe_trains_with_its_levers_and_records_them(tiny, tmp_path):
     assert lrs[-1] < lrs[0] < result.config.lr  # the end of the cycle
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("c++") is None,
                     reason="torch.compile on a CPU needs a C++ compiler")
 def test_compile_changes_the_speed_not_the_run(tiny, tmp_path):

@@ -95,11 +95,12 @@ def test_other_config_in_same_directory_is_refused(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("model, levers", [
-    ("NN_dense_batch_norm", {}), ("CNN_1_sgd", {}), ("keras_simple_cnn", {}),
+    ("NN_dense_batch_norm", {}), ("CNN_1_sgd", {}),
+    pytest.param("keras_simple_cnn", {}, marks=pytest.mark.slow),
     # Adam's moments of channels-last convolutions (restored in the parameters' layout)
-    ("CNN_dense_batch_norm", {}),
+    pytest.param("CNN_dense_batch_norm", {}, marks=pytest.mark.slow),
     # the recipe's one-cycle schedule, with a weights EMA and affine augmentation
-    ("resnet_fast", {"ema": 0.9, "augment": "affine"}),
+    pytest.param("resnet_fast", {"ema": 0.9, "augment": "affine"}, marks=pytest.mark.slow),
 ])
 def test_resume_after_crash_at_epoch_end_gives_identical_weights(tiny, tmp_path, monkeypatch,
                                                                   model, levers):
@@ -123,6 +124,7 @@ def test_resume_after_crash_at_epoch_end_gives_identical_weights(tiny, tmp_path,
     assert same_weights(tmp_path / "clean", tmp_path / "crashed")
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tiny, tmp_path, monkeypatch):
     config = cfg(model="keras_simple_cnn")  # has dropout: the RNG state must be restored too
     train(config, tmp_path / "clean", dataset=tiny, quiet=True)
@@ -194,6 +196,7 @@ def test_knn_run(tiny, tmp_path):
     assert len(indices) == len(tiny.train_labels)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["input", "manifold"])
 def test_mixup_trains(tiny, tmp_path, mode):
     result = train(cfg(model="resnet_small", epochs=1, limit_train=170, mixup=mode),
