@@ -10,6 +10,10 @@ import pytest
 
 from cli_runner import assert_one_line_error, k49, k49_process
 from k49 import __version__
+from k49.cli.app import TRAINING_OPTIONS
+from k49.models import get_entry
+from k49.runs import RunDir
+from k49.runs.config import OVERRIDABLE, describe
 
 
 @pytest.mark.slow
@@ -56,6 +60,31 @@ def test_help_lists_the_commands_options(command):
     text = " ".join(result.stdout.split())
     for needle in HELP[command]:
         assert needle in text, needle
+
+
+def test_train_and_run_take_every_training_option_of_the_config():
+    """Both commands' training options come from TrainConfig: every field a suite may set
+    (except a parametric model's arguments) is an option of both, with the field's help."""
+    assert set(OVERRIDABLE) - {"model_args"} <= set(TRAINING_OPTIONS)
+    helps = {c: " ".join(k49(c, "--help", env={"COLUMNS": "1000"}).stdout.split())
+             for c in ("train", "run")}
+    for field in TRAINING_OPTIONS:
+        flag = "--" + field.replace("_", "-")
+        first_words = " ".join(describe(field).split()[:3])
+        for command, text in helps.items():
+            assert flag in text and first_words in text, (command, flag)
+
+
+@pytest.mark.slow
+def test_training_options_reach_the_run_config(synth_dir, tmp_path):
+    out = tmp_path / "R"
+    result = k49("train", "NN_1_sgd", "--limit-train", "200", "--epochs", "1", "--quiet",
+                 "--weight-decay", "0.001", "--threads", "1", "--no-verify",
+                 "--data-dir", str(synth_dir), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    config = RunDir(out).read_config()["config"]
+    assert (config["weight_decay"], config["threads"], config["verify"]) == (0.001, 1, False)
+    assert config["lr"] == get_entry("NN_1_sgd").lr  # not given: the model's own
 
 
 def test_unknown_dataset_is_one_line_error(tmp_path):

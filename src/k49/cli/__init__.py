@@ -15,31 +15,15 @@ from rich.table import Table
 
 from k49.cli import data, export, predict, serve, studies  # noqa: F401 - registers commands
 from k49.cli.app import (
-    Augment,
-    BatchSize,
-    Compile,
     DataDir,
     DatasetName,
-    Device,
-    Ema,
-    Epochs,
     JsonOut,
-    LimitTrain,
-    Loss,
-    Lr,
-    Mixup,
-    Optimizer,
     Quiet,
-    Schedule,
-    ValFraction,
-    Verify,
-    Warmup,
     app,
-    config_option,
     console,
     err_console,
-    given,
     resolve_data_dir,
+    training_options,
     validated,
 )
 from k49.errors import K49Error
@@ -67,40 +51,25 @@ def models_cmd(as_json: JsonOut = False) -> None:
 
 
 @app.command("train")
+@training_options
 def train_cmd(
     model: Annotated[str, typer.Argument(help=describe("model"))],
     dataset: DatasetName = "synthetic",
     data_dir: DataDir = None,
-    epochs: Epochs = None,
-    batch_size: BatchSize = None,
-    lr: Lr = None,
-    optimizer: Optimizer = None,
-    loss: Loss = None,
-    val_fraction: ValFraction = None,
-    seed: Annotated[int, config_option("seed")] = 0,
-    limit_train: LimitTrain = None,
-    mixup: Mixup = None,
-    schedule: Schedule = None,
-    warmup: Warmup = None,
-    ema: Ema = None,
-    augment: Augment = None,
-    device: Device = "auto",
-    compile_model: Compile = False,
-    verify: Verify = True,
+    seed: Annotated[int, typer.Option(help=describe("seed"))] = 0,
     out: Annotated[
         Path | None, typer.Option("--out", help="Run directory (default: runs/MODEL/seed-N).")
     ] = None,
     quiet: Quiet = False,
+    *,
+    training: dict,
 ) -> None:
     """Train one model; rerunning the same command resumes an interrupted run."""
     from k49.training.trainer import train
 
     config = validated(lambda: TrainConfig(
         model=model, dataset=dataset, data_dir=str(resolve_data_dir(data_dir)), seed=seed,
-        device=device, compile=compile_model, verify=verify,
-        **given(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, loss=loss,
-                     val_fraction=val_fraction, limit_train=limit_train, mixup=mixup,
-                     schedule=schedule, warmup=warmup, ema=ema, augment=augment)))
+        **training))
     run_dir = out or Path("runs") / config.resolved().model / f"seed-{seed}"
     result = train(config, run_dir, quiet=quiet)
     if result.skipped:

@@ -6,8 +6,11 @@ value before anything is written.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from pydantic import ValidationError
@@ -17,7 +20,7 @@ from k49 import __version__
 from k49.data.datasets import default_data_dir, get_spec
 from k49.data.fetch import base_urls_from
 from k49.errors import K49Error
-from k49.runs.config import describe
+from k49.runs.config import TrainConfig, describe
 
 app = typer.Typer(
     help="Train, compare and explain neural networks on Kuzushiji-49.",
@@ -91,38 +94,49 @@ def _root(
     """Train, compare and explain neural networks on Kuzushiji-49."""
 
 
-# Training options shared by `k49 train` and `k49 run`: help, choices and bounds come from
-# TrainConfig, which validates every value before anything is written.
-def config_option(field: str, *names: str) -> Any:
-    return typer.Option(*names, help=describe(field))
+#: The TrainConfig fields `k49 train` and `k49 run` take as options, in --help's order.
+TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "optimizer", "loss", "weight_decay",
+                    "val_fraction", "limit_train", "mixup", "mixup_alpha", "schedule", "warmup",
+                    "ema", "augment", "device", "threads", "compile", "verify")
 
 
-Epochs = Annotated[int | None, config_option("epochs")]
-BatchSize = Annotated[int | None, config_option("batch_size", "--batch-size")]
-Lr = Annotated[float | None, config_option("lr")]
-Optimizer = Annotated[str | None, config_option("optimizer")]
-Loss = Annotated[str | None, config_option("loss")]
-ValFraction = Annotated[float | None, config_option("val_fraction", "--val-fraction")]
-LimitTrain = Annotated[int | None, config_option("limit_train", "--limit-train")]
-Mixup = Annotated[str | None, config_option("mixup")]
-Schedule = Annotated[str | None, config_option("schedule")]
-Warmup = Annotated[float | None, config_option("warmup")]
-Ema = Annotated[float | None, config_option("ema")]
-Augment = Annotated[str | None, config_option("augment")]
-Device = Annotated[str, config_option("device")]
-Compile = Annotated[bool, typer.Option("--compile", help=describe("compile"))]
+def config_option(field: str) -> Any:
+    """The option of TrainConfig field `field` (`--batch-size` for batch_size, `--verify/
+    --no-verify` for a flag), its help the field's description; None when not given."""
+    annotation = TrainConfig.model_fields[field].annotation
+    kinds = [t for t in (bool, int, float) if t is annotation or t in get_args(annotation)]
+    kind = kinds[0] if kinds else str  # names and Literal choices: TrainConfig checks them
+    flag = "--" + field.replace("_", "-")
+    decls = (f"{flag}/--no-{flag[2:]}",) if kind is bool else (flag,)
+    return Annotated[kind | None, typer.Option(*decls, help=describe(field))]
+
+
+def training_options(command: Callable) -> Callable:
+    """Give `command` one option per field in TRAINING_OPTIONS, all derived from TrainConfig
+    (help, type, flag); it receives those given on the command line as one dict, `training`,
+    so the model's, suite's and config's defaults apply to the others."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "training"]
+    added = [inspect.Parameter(field, inspect.Parameter.KEYWORD_ONLY, default=None,
+                               annotation=config_option(field)) for field in TRAINING_OPTIONS]
+
+    @functools.wraps(command)
+    def with_options(**values: Any) -> Any:
+        options = {f: values.pop(f) for f in TRAINING_OPTIONS}
+        return command(**values, training={f: v for f, v in options.items() if v is not None})
+
+    with_options.__signature__ = signature.replace(parameters=own + added)
+    return with_options
+
+
+Device = Annotated[str, typer.Option(help=describe("device"))]
 StorageUrl = Annotated[str | None, typer.Option(
     help="Optuna storage URL, e.g. postgresql://user@host/db (default: SQLite in --out).")]
 StudyName = Annotated[str, typer.Option("--study", help="Study name on the storage.")]
 Artifacts = Annotated[str | None, typer.Option(
     help="Also keep each run's checkpoints in this Optuna artifact store (a folder, or "
     "s3://bucket with boto3), so a retry resumes on machines without a shared --out.")]
-Verify = Annotated[bool, typer.Option("--verify/--no-verify", help=describe("verify"))]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-
-
-def given(**values) -> dict:
-    return {k: v for k, v in values.items() if v is not None}
 
 
 def validated(make):

@@ -12,37 +12,24 @@ from rich.table import Table
 
 from k49.cli.app import (
     Artifacts,
-    Augment,
-    BatchSize,
-    Compile,
     DataDir,
     DatasetName,
-    Device,
-    Ema,
-    Epochs,
     JsonOut,
-    LimitTrain,
-    Loss,
-    Lr,
-    Optimizer,
     Quiet,
-    Schedule,
     StorageUrl,
     StudyName,
-    ValFraction,
-    Verify,
-    Warmup,
     app,
     console,
-    given,
     parse_seeds,
     resolve_data_dir,
     study_app,
+    training_options,
 )
 from k49.errors import K49Error
 
 
 @app.command("run")
+@training_options
 def run_cmd(
     suite: Annotated[
         str, typer.Option(help="seed (the original study's 12), paper, all, or a suite file "
@@ -56,24 +43,12 @@ def run_cmd(
                                  "synthetic).")
     ] = None,
     data_dir: DataDir = None,
-    epochs: Epochs = None,
-    batch_size: BatchSize = None,
-    lr: Lr = None,
-    optimizer: Optimizer = None,
-    loss: Loss = None,
-    val_fraction: ValFraction = None,
-    limit_train: LimitTrain = None,
-    schedule: Schedule = None,
-    warmup: Warmup = None,
-    ema: Ema = None,
-    augment: Augment = None,
-    device: Device = "auto",
-    compile_model: Compile = False,
-    verify: Verify = True,
     storage: StorageUrl = None,
     study: StudyName = "k49",
     artifacts: Artifacts = None,
     quiet: Quiet = False,
+    *,
+    training: dict,
 ) -> None:
     """Train every model x seed of a suite into OUT/<model>/seed-<n>/, skipping complete runs,
     then write the report."""
@@ -81,13 +56,8 @@ def run_cmd(
 
     result = run_study(
         suite, seeds=parse_seeds(seeds) if seeds else None, out=out, jobs=jobs,
-        data_dir=resolve_data_dir(data_dir), quiet=quiet, device=device,
-        compile=compile_model, verify=verify,
-        storage=storage, study_name=study, artifacts=artifacts,
-        **given(dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr,
-                     optimizer=optimizer, loss=loss, val_fraction=val_fraction,
-                     limit_train=limit_train, schedule=schedule, warmup=warmup, ema=ema,
-                     augment=augment))
+        data_dir=resolve_data_dir(data_dir), quiet=quiet, storage=storage, study_name=study,
+        artifacts=artifacts, **({"dataset": dataset} if dataset else {}), **training)
     _print_study(result)
     if failed := result.failed:
         raise K49Error(f"{len(failed)} of {len(result.runs)} runs failed (first: "
