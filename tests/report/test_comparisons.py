@@ -12,6 +12,7 @@ from fake_study import fake_run, make_study
 
 from k49.data.datasets import DATASETS
 from k49.evaluation import stats
+from k49.formats import format_p, points
 from k49.report.collect import RunRecord, Study, load_study
 from k49.report.comparisons import (
     PAIRED,
@@ -21,7 +22,7 @@ from k49.report.comparisons import (
     statistics_note,
     write_comparisons,
 )
-from k49.report.findings import comparison_findings, comparison_sentence, format_p, points
+from k49.report.findings import comparison_findings, comparison_sentence
 
 SPEC = DATASETS["synthetic"]
 

@@ -14,22 +14,20 @@ import pytest
 from fake_study import SEED_MODELS, make_study, tiny_figures
 
 from k49.errors import K49Error
-from k49.evaluation.stats import INTERVAL_METRICS, t_interval
-from k49.report.aggregate import SUMMARY_COLUMNS
-from k49.report.collect import load_study
-from k49.report.render import (
-    COLUMNS,
+from k49.evaluation.metric_table import INTERVAL_METRICS
+from k49.evaluation.stats import t_interval
+from k49.formats import (
     format_flops,
     format_fraction,
     format_int,
     format_percent,
+    format_range,
     format_seconds,
-    md_escape,
-    render_report,
-    table_rows,
-    write_summary,
+    with_interval,
 )
-from k49.report.table import format_range, with_interval
+from k49.report.aggregate import SUMMARY_COLUMNS
+from k49.report.collect import load_study
+from k49.report.render import COLUMNS, md_escape, render_report, table_rows, write_summary
 
 pytestmark = pytest.mark.slow
 

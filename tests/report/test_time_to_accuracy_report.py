@@ -135,14 +135,19 @@ def test_csv_has_the_columns_and_the_numbers(study, tmp_path):
 def test_finding_names_the_fastest_model_to_95_percent(study):
     assert time_findings(study) == [
         "Time to accuracy: NN_1_adam reached 95% of CNN_1_adam's final validation balanced "
-        "accuracy (92.0%) in 10 s of training, against 45 s for CNN_1_adam to finish "
+        "accuracy (92.0%) in 10.0 s of training, against 45.0 s for CNN_1_adam to finish "
         "(validation split; evaluation time excluded)."]
+    # The finding writes seconds as the time table does (it said "64 s" where the table said
+    # "1 min 04 s").
+    table = time_table(time_to_accuracy_rows(study))
+    cells = {row["model"]: [c["text"] for c in row["cells"]] for row in table["rows"]}
+    assert f"in {cells['NN_1_adam'][3]} of training" in time_findings(study)[0]
     # Without the faster NN, the target's own model is the fastest: said so, not as a rival.
     alone = Study(study.root, [r for r in study.runs if r.label != "NN_1_adam"], study.spec)
     (line,) = time_findings(alone)
     assert line.startswith("Time to accuracy: CNN_1_adam, whose final validation balanced "
                            "accuracy (92.0%) is the target, was also the fastest")
-    assert "in 45 s of its 45 s of training" in line
+    assert "in 45.0 s of its 45.0 s of training" in line
 
 
 def test_mean_curve_over_seeds(study):

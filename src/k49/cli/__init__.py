@@ -84,27 +84,22 @@ def evaluate_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by `k49 train`/`run`.")],
 ) -> None:
     """Compute RUN_DIR/metrics.json from test_predictions.npz (or the weights if it is missing)."""
+    from k49.evaluation.metric_table import INTERVAL_METRICS, METRICS
     from k49.evaluation.run import evaluate_run
 
     m = evaluate_run(run_dir)
     tag = " (synthetic data, not K49)" if m["synthetic"] else ""
     iv = m["intervals"]
 
-    def show(key: str, percent: bool) -> str:
-        lo, hi = iv[key]
-        if percent:
-            return f"{100 * m[key]:.2f}% ({100 * lo:.2f}–{100 * hi:.2f})"
-        return f"{m[key]:.4f} ({lo:.4f}–{hi:.4f})"
-
     console.print(
         f"{m['label']} seed {m['seed']} on {m['dataset']}{tag}, {m['n_samples']:,} test images, "
         f"with {iv['level']:.0%} intervals ({iv['n_resamples']:,} stratified bootstrap "
         f"resamples, seed {iv['seed']}):", highlight=False)
-    for key, name, percent in (("accuracy", "accuracy", True),
-                               ("balanced_accuracy", "balanced accuracy", True),
-                               ("f1_macro", "macro F1", True), ("auc_macro", "macro AUC", False),
-                               ("auc_inverse_frequency", "inverse-frequency AUC", False)):
-        console.print(f"  {name:<22} {show(key, percent)}", highlight=False)
+    for key in INTERVAL_METRICS:
+        metric = METRICS[key]
+        interval = metric.format_interval(*iv[key], digits=2 if metric.percent else 4)
+        console.print(f"  {metric.name:<22} {metric.format(m[key])} ({interval})",
+                      highlight=False)
     verdict = (m.get("convergence") or {}).get("still_improving")
     if verdict is not None:
         console.print("  still improving when training stopped: more epochs would change these"

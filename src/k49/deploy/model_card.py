@@ -16,23 +16,14 @@ import numpy as np
 from k49.data.datasets import DatasetSpec, get_spec
 from k49.data.k49format import codepoint, md5sum, read_array
 from k49.errors import K49Error
+from k49.evaluation.metric_table import METRICS
+from k49.formats import DASH
 from k49.io import write_text
 from k49.models import create_model, get_entry, model_info
 from k49.runs.rundir import RunDir
 
 #: Version of the dict `model_card` returns; raised when a key changes meaning or goes away.
 SCHEMA = 1
-#: Test metrics shown, in order: (key, name, shown as a percentage).
-METRICS = (
-    ("accuracy", "Accuracy", True),
-    ("balanced_accuracy", "Balanced accuracy", True),
-    ("f1_macro", "Macro F1", True),
-    ("auc_macro", "Macro AUC", False),
-    ("auc_inverse_frequency", "Inverse-frequency AUC", False),
-    ("top5_accuracy", "Top-5 accuracy", True),
-    ("log_loss", "Log loss", False),
-    ("ece", "Expected calibration error", False),
-)
 TRAINING_KEYS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "loss", "mixup",
                  "seed", "val_fraction", "limit_train")
 N_RAREST = 5
@@ -51,7 +42,7 @@ def model_card(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
       config's {size, min_per_class, ...} when trained on --limit-train images);
     - training: epochs, batch_size, optimizer, lr, weight_decay, loss, mixup, seed,
       val_fraction, limit_train, train_images, train_seconds, device;
-    - metrics: None without metrics.json, else {key: value} for the keys of `METRICS` plus
+    - metrics: None without metrics.json, else {key: value} for the metric table's keys plus
       n_samples; intervals: None, or {level, n_resamples, method, key: [lo, hi]} (95%
       bootstrap intervals); still_improving: the convergence verdict (bool or None);
     - classes: the class characters in output order; rarest_classes: the `N_RAREST` rarest,
@@ -101,7 +92,7 @@ def model_card(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
                      "train_seconds": timings.get("train_seconds"),
                      "device": (record.get("device") or {}).get("device")},
         "metrics": None if metrics is None else {
-            **{k: metrics.get(k) for k, _, _ in METRICS}, "n_samples": metrics.get("n_samples")},
+            **{k: metrics.get(k) for k in METRICS}, "n_samples": metrics.get("n_samples")},
         "intervals": (metrics or {}).get("intervals"),
         "still_improving": ((metrics or {}).get("convergence") or {}).get("still_improving"),
         "classes": list(spec.chars),
@@ -212,24 +203,19 @@ def _metric_rows(facts: dict[str, Any]) -> list[dict[str, str]]:
     if metrics is None:
         return []
     rows = []
-    for key, name, percent in METRICS:
-        value = metrics.get(key)
-        if value is None:
+    for key, m in METRICS.items():
+        if metrics.get(key) is None:
             continue
         ci = intervals.get(key)
-        rows.append({"name": name, "value": _fmt(value, percent),
-                     "ci": "–".join(_fmt(v, percent) for v in ci) if ci else "—"})
+        rows.append({"name": m.name[0].upper() + m.name[1:], "value": m.format(metrics[key]),
+                     "ci": m.format_interval(*ci, digits=2 if m.percent else 4) if ci else DASH})
     return rows
 
 
-def _fmt(value: float, percent: bool) -> str:
-    return f"{100 * value:.2f}%" if percent else f"{value:.4f}"
-
-
 def _num(value: Any) -> str:
-    """Thousands separators for integers; '—' for None."""
+    """Thousands separators for integers; a dash for None."""
     if value is None:
-        return "—"
+        return DASH
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return str(value)

@@ -30,13 +30,11 @@ import numpy as np
 from scipy import stats as st
 
 from k49.errors import InvalidInput
+from k49.evaluation.metric_table import INTERVAL_METRICS
 from k49.evaluation.metrics import check_int, check_labels, check_probs
 
 #: Defaults of every interval k49 reports.
 N_RESAMPLES, LEVEL, BOOTSTRAP_SEED = 1000, 0.95, 0
-#: The metrics that get a bootstrap interval, in the order tables show them.
-INTERVAL_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "auc_macro",
-                    "auc_inverse_frequency")
 #: Resamples drawn at a time (bounds memory: CHUNK x N float32 counts).
 CHUNK = 200
 

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from k49.evaluation.stats import INTERVAL_METRICS, t_interval
+from k49.evaluation.metric_table import INTERVAL_METRICS
+from k49.evaluation.stats import t_interval
+from k49.formats import finite_or_none
 from k49.report.collect import Study
 
 #: The metric models are ranked by (the K49 authors' headline metric).
@@ -173,14 +175,3 @@ def summary_rows(study: Study) -> list[dict[str, Any]]:
                     else None
                 rows.append(row)
     return rows
-
-
-def finite_or_none(x: Any) -> float | None:
-    """`x` as a finite float, or None (missing, bool, NaN, inf, not a number)."""
-    if x is None or isinstance(x, bool):
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None

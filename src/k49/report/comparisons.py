@@ -31,6 +31,7 @@ import numpy as np
 from k49.errors import K49Error
 from k49.evaluation.convergence import RULE
 from k49.evaluation.stats import LEVEL, holm, paired_difference, welch
+from k49.formats import finite_or_none
 from k49.io import write_json
 from k49.report import aggregate
 from k49.report.collect import RunRecord, Study
@@ -110,7 +111,7 @@ def _paired(ra: RunRecord, rb: RunRecord) -> tuple[dict[str, Any] | None, str | 
 def _seed_values(study: Study, label: str) -> tuple[list[Any], list[float]]:
     """The seeds of `label` with a finite METRIC, and those values."""
     pairs_ = [(r.seed, v) for r in sorted(study.by_label(label), key=lambda r: r.seed or 0)
-              if (v := aggregate.finite_or_none(r.metrics.get(METRIC))) is not None]
+              if (v := finite_or_none(r.metrics.get(METRIC))) is not None]
     return [s for s, _ in pairs_], [v for _, v in pairs_]
 
 

@@ -15,47 +15,18 @@ from typing import Any
 
 import numpy as np
 
+from k49.formats import format_p, format_percent, format_seconds, points, signed
 from k49.report import aggregate
 from k49.report.collect import Study
 from k49.report.comparisons import ALPHA, NOUNS, WELCH, compare_all
 from k49.report.time_table import time_to_accuracy_rows
 
 METRIC = aggregate.RANKING_METRIC
-DASH = "—"
-
-
-def _pts(x: float) -> str:
-    return f"{100 * x:.2f}"
-
-
-def _num(x: float, digits: int) -> str:
-    return f"{x:.{digits}f}".replace("-", "−")
-
-
-def points(*values: float) -> list[str]:
-    """Differences in points (1 point = 0.01), with one decimal unless a non-zero value would
-    round to zero ("0.04", never "0.0" for an interval that excludes 0); DASH if not finite."""
-    finite = [100 * v for v in values if math.isfinite(v)]
-    digits = 1
-    while digits < 3 and any(v != 0 and round(abs(v), digits) == 0 for v in finite):
-        digits += 1
-    return [_num(100 * v, digits) if math.isfinite(v) else DASH for v in values]
-
-
-def format_p(p: float) -> str:
-    """"p < 0.001" or "p = 0.041"."""
-    if not math.isfinite(p):
-        return f"p {DASH}"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
-
-
 def _level(study: Study, label: str) -> str:
     """"87.0%" for one seed, "87.0 ± 0.3%" for several (mean ± sd)."""
     values = aggregate.metric_values(study, label, METRIC)
     mean, sd = aggregate.mean(values), aggregate.sd(values)
-    if not math.isfinite(mean):
-        return DASH
-    return f"{100 * mean:.1f}%" if len(values) < 2 else f"{100 * mean:.1f} ± {100 * sd:.1f}%"
+    return format_percent(mean, sd if len(values) > 1 else None, digits=1)
 
 
 def _interval(study: Study, label: str) -> str:
@@ -193,13 +164,13 @@ def best_for_cost(study: Study, tolerance: float = 0.01) -> list[str]:
         small = min(close, key=lambda lb: params[lb])
         if small != best:
             out.append(
-                f"Best for its size: {small} comes within {_pts(top - mean[small])}"
+                f"Best for its size: {small} comes within {signed(100 * (top - mean[small]), 2)}"
                 f" points of {best} with {params[small]:,} parameters "
                 f"({params[best] / max(params[small], 1):.1f}x fewer): the smallest model that is "
                 "as good wins.")
         else:
-            out.append(f"No model within {_pts(tolerance)} points of {best} is smaller: it is "
-                       "also the best for its size.")
+            out.append(f"No model within {signed(100 * tolerance, 2)} points of {best} is "
+                       "smaller: it is also the best for its size.")
     return out
 
 
@@ -223,7 +194,7 @@ def imbalance_findings(study: Study, train_counts=None) -> list[str]:
     verdict = "hurts" if rest_recall - rare_recall > 0.02 else "does not clearly hurt"
     lines = [f"Imbalance {verdict} the rare classes: the 5 rarest "
              f"({' '.join(chars[i] for i in rare)}) have a mean recall of "
-             f"{_pts(rare_recall)}% with {best.label}, against {_pts(rest_recall)}%"
+             f"{100 * (rare_recall):.2f}% with {best.label}, against {100 * (rest_recall):.2f}%"
              " for the others."]
     by_acc, by_auc = (aggregate.best(study, labels, key)
                       for key in ("accuracy", "auc_inverse_frequency"))
@@ -234,10 +205,6 @@ def imbalance_findings(study: Study, train_counts=None) -> list[str]:
         lines.append(f"Accuracy, balanced accuracy and inverse-frequency AUC agree on the model "
                      f"with the highest mean ({by_bal}).")
     return lines
-
-
-def _secs(v: float) -> str:
-    return f"{v:.1f} s" if v < 10 else f"{v:,.0f} s"
 
 
 def time_findings(study: Study) -> list[str]:
@@ -254,14 +221,14 @@ def time_findings(study: Study) -> list[str]:
     if not reached:
         return [f"Time to accuracy: no model reached {what} on every seed{tail}"]
     fast = min(reached, key=lambda r: r["seconds_to_95"])  # a tie: the study's first
+    # format_seconds, like the time table: "1 min 04 s" in both
+    to_95, to_end = format_seconds(fast["seconds_to_95"]), format_seconds(best["train_seconds"])
     if fast is best:
         return [f"Time to accuracy: {name}, whose final validation balanced accuracy ({target}) "
-                f"is the target, was also the fastest to reach 95% of it, in "
-                f"{_secs(fast['seconds_to_95'])} of its {_secs(best['train_seconds'])} of "
-                f"training{tail}"]
-    return [f"Time to accuracy: {fast['model']} reached {what} in "
-            f"{_secs(fast['seconds_to_95'])} of training, against {_secs(best['train_seconds'])} "
-            f"for {name} to finish{tail}"]
+                f"is the target, was also the fastest to reach 95% of it, in {to_95} of its "
+                f"{to_end} of training{tail}"]
+    return [f"Time to accuracy: {fast['model']} reached {what} in {to_95} of training, "
+            f"against {to_end} for {name} to finish{tail}"]
 
 
 def missing_findings(study: Study) -> list[str]:

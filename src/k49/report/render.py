@@ -26,34 +26,15 @@ import jinja2
 from markupsafe import Markup, escape
 
 from k49.errors import K49Error
+from k49.formats import DASH, finite_or_none
 from k49.io import write_text
-from k49.report.aggregate import SUMMARY_COLUMNS, finite_or_none, summary_rows
+from k49.report.aggregate import SUMMARY_COLUMNS, summary_rows
 from k49.report.collect import Study
-from k49.report.table import (
-    COLUMNS,
-    DASH,
-    format_flops,
-    format_fraction,
-    format_int,
-    format_percent,
-    format_seconds,
-    table_caption,
-    table_rows,
-)
+from k49.report.table import COLUMNS, table_caption, table_rows
 from k49.report.time_table import time_table, time_to_accuracy_rows
 from k49.viz import DPI, THEMES
 
-__all__ = [
-    "COLUMNS",
-    "format_flops",
-    "format_fraction",
-    "format_int",
-    "format_percent",
-    "format_seconds",
-    "render_report",
-    "table_rows",
-    "write_summary",
-]
+__all__ = ["COLUMNS", "render_report", "table_rows", "write_summary"]
 
 #: With embed="svg", an SVG is embedded in index.html unless it is larger than this and than
 #: twice its PNG (a scatter of thousands of points, say): then the PNG is.

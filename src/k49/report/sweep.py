@@ -20,7 +20,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from k49.report.render import format_percent, format_seconds
+from k49.formats import format_percent, format_seconds
 from k49.report.sweep_data import (
     Summary,
     best,

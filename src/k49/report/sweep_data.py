@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from k49.report.aggregate import finite_or_none
+from k49.formats import finite_or_none
 
 Summary = Mapping[str, Any]
 

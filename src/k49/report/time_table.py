@@ -21,10 +21,10 @@ from typing import Any
 
 from k49.errors import InvalidInput
 from k49.evaluation.time_to_accuracy import check_history, curve, time_to_reach
+from k49.formats import format_percent, format_seconds
 from k49.io import write_text
 from k49.report import aggregate
 from k49.report.collect import RunRecord, Study
-from k49.report.table import format_percent, format_seconds
 
 #: The fractions of the target the table reports, as (column suffix, fraction).
 FRACTIONS = (("80", 0.80), ("90", 0.90), ("95", 0.95))

@@ -9,6 +9,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 
 from k49.evaluation.time_to_accuracy import cumulative_seconds
+from k49.formats import finite_or_none
 from k49.report import aggregate
 from k49.report.collect import RunRecord
 from k49.report.figures.inputs import FigureInputs, family, seeds_note
@@ -37,7 +38,7 @@ def mean_time_curve(runs: Sequence[RunRecord], key: str = KEY) -> tuple[np.ndarr
         if not r.history:
             continue
         for i, (h, s) in enumerate(zip(r.history, cumulative_seconds(r.history), strict=True)):
-            v = aggregate.finite_or_none(h.get(key))
+            v = finite_or_none(h.get(key))
             if v is not None:
                 secs, values = by_epoch.setdefault(float(h.get("epoch", i + 1)), ([], []))
                 secs.append(float(s))
