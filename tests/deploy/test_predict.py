@@ -47,7 +47,7 @@ def test_facts(predictor, trained_run):
     assert predictor.chars == CHARS and predictor.num_classes == 49
     assert str(predictor.device) == "cpu"
     assert predictor.config_hash == RunDir(trained_run).read_config()["config_hash"]
-    assert predictor.config["config"]["model"] == "cnn"
+    assert predictor.provenance.config == RunDir(trained_run).train_config()
 
 
 def test_proba_reproduces_the_runs_test_predictions(predictor, trained_run, synth):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -186,6 +186,16 @@ def get_spec(name: str) -> DatasetSpec:
         f"unknown dataset {name!r}: {hint}choose one of {', '.join(DATASETS)}, or "
         f"{FOLDER_PREFIX}PATH for a folder of K49-format npz files"
     )
+
+
+def recorded_spec(name: str, title: str | None = None) -> DatasetSpec:
+    """The spec of the dataset a run recorded as `name`; for a user folder that has since moved,
+    K49's classes under that name and `title` (what the run was trained to predict)."""
+    try:
+        return get_spec(name)
+    except K49Error:
+        return replace(get_spec("k49"), name=name, title=title or name, files={},
+                       official_url=None)
 
 
 def folder_spec(folder: str | os.PathLike) -> DatasetSpec:

@@ -34,9 +34,11 @@ from k49.deploy.model_card import model_card, render_model_card
 from k49.errors import K49Error
 from k49.evaluation.run import evaluate_run
 from k49.io import atomic_path, write_text
-from k49.models import create_model, get_entry
+from k49.models import get_entry
 from k49.models.inference import predict_proba
+from k49.runs.records import Provenance
 from k49.runs.rundir import RunDir
+from k49.training.trained import load_model
 
 ONNX_FILE = "model.onnx"
 CARD_FILE = "MODEL_CARD.md"
@@ -71,11 +73,11 @@ def export_onnx(run_dir: str | os.PathLike | RunDir, out: str | os.PathLike | No
     """
     t0 = time.perf_counter()
     run = RunDir.existing(run_dir)
-    record = run.read_config()
-    cfg = record["config"]
-    if not get_entry(cfg["model"]).is_torch:
+    provenance = run.read_provenance()
+    config = provenance.config
+    if not get_entry(config.model).is_torch:
         raise K49Error(
-            f"{run.path} is a {cfg['model']} run, a k-nearest-neighbour classifier (a "
+            f"{run.path} is a {config.model} run, a k-nearest-neighbour classifier (a "
             "scikit-learn estimator over the training set, not a network), so it cannot be "
             f"exported to ONNX: use `k49 predict {run.path} ...` or "
             f"`k49 serve {run.path}` instead")
@@ -85,14 +87,11 @@ def export_onnx(run_dir: str | os.PathLike | RunDir, out: str | os.PathLike | No
     out = Path(out) if out is not None else run.file(ONNX_FILE)
     if out.is_dir():
         raise K49Error(f"--out {out} is a folder: give a file name such as {out / ONNX_FILE}")
-    spec = get_spec(cfg["dataset"])
-    model = create_model(cfg["model"], num_classes=spec.n_classes, **cfg.get("model_args", {}))
-    run.load_weights(model)
-    model.eval()
+    model = load_model(run, "cpu").model
     evaluated = not run.has_metrics and run.has_predictions
     if evaluated:
         evaluate_run(run)
-    images, source = _check_set(record, check_images)
+    images, source = _check_set(provenance, check_images)
 
     proto, exporter = to_onnx(model)
     facts = model_card(run)
@@ -209,7 +208,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
-def _check_set(record: dict[str, Any], images: np.ndarray | None) -> tuple[np.ndarray, str]:
+def _check_set(provenance: Provenance, images: np.ndarray | None) -> tuple[np.ndarray, str]:
     """Up to N_CHECK images to compare torch and onnxruntime on, and where they came from."""
     if images is not None:
         images = np.asarray(images)
@@ -220,11 +219,11 @@ def _check_set(record: dict[str, Any], images: np.ndarray | None) -> tuple[np.nd
             raise K49Error("no check images given: give at least one, or none to use the "
                            "run's test split")
         return images[:N_CHECK], "the images given"
-    cfg = record["config"]
+    config = provenance.config
     try:
-        path = get_spec(cfg["dataset"]).path("test_images", cfg["data_dir"])
+        path = get_spec(config.dataset).path("test_images", config.data_dir)
         test = check_images(read_array(path), path)
-        return test[:N_CHECK], f"the {cfg['dataset']} test split"
+        return test[:N_CHECK], f"the {config.dataset} test split"
     except (K49Error, KeyError, TypeError):  # data deleted or moved: K49's own sample
         with np.load(REAL_SAMPLE, allow_pickle=False) as npz:
             return npz["arr_0"][:N_CHECK], "the K49 test sample shipped with k49"

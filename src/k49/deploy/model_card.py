@@ -13,14 +13,16 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from k49.data.datasets import DatasetSpec, get_spec
+from k49.data.datasets import DatasetSpec
 from k49.data.k49format import codepoint, md5sum, read_array
 from k49.errors import K49Error
 from k49.evaluation.metric_table import METRICS
 from k49.formats import DASH
 from k49.io import write_text
 from k49.models import create_model, get_entry, model_info
+from k49.runs.records import DatasetFacts, Provenance
 from k49.runs.rundir import RunDir
+from k49.training.trained import dataset_spec
 
 #: Version of the dict `model_card` returns; raised when a key changes meaning or goes away.
 SCHEMA = 1
@@ -51,18 +53,18 @@ def model_card(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
     - intended_use (str), limitations (list of str), versions, created.
     """
     run = RunDir.existing(run_dir)
-    record = run.read_config()
-    cfg, data = record["config"], record.get("dataset", {})
-    entry = get_entry(cfg["model"])
-    spec = get_spec(cfg["dataset"])
-    args = dict(cfg.get("model_args") or {})
+    provenance = run.read_provenance()
+    config, data = provenance.config, provenance.dataset
+    entry = get_entry(config.model)
+    spec = dataset_spec(provenance)
+    args = dict(config.model_args)
     info = model_info(entry.name, num_classes=spec.n_classes, **args)
     layers = str(create_model(entry.name, num_classes=spec.n_classes, **args)) \
         if entry.is_torch else None
     metrics = run.read_metrics() if run.has_metrics else None
     timings = run.read_timings()
-    synthetic = bool(data.get("synthetic", spec.synthetic))
-    counts, basis = _class_counts(record, spec, metrics)
+    synthetic = bool(spec.synthetic if data.synthetic is None else data.synthetic)
+    counts, basis = _class_counts(provenance, spec, metrics)
     recall = (metrics or {}).get("per_class", {}).get("recall")
     rarest = [] if counts is None else [
         {"index": int(i), "char": spec.chars[i], "codepoint": codepoint(spec.chars[i]),
@@ -78,19 +80,19 @@ def model_card(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
         "params": info["params"],
         "flops": info["flops"],
         "layers": layers,
-        "config_hash": record.get("config_hash"),
+        "config_hash": provenance.config_hash,
         "synthetic": synthetic,
         "synthetic_notice": _synthetic_notice(data) if synthetic else None,
         "dataset": {
-            "name": data.get("name", spec.name), "title": spec.title,
-            "synthetic": synthetic, "train_size": data.get("train_size"),
-            "test_size": data.get("test_size"), "n_classes": spec.n_classes,
-            "subset": record.get("subset"),
+            "name": data.name, "title": spec.title,
+            "synthetic": synthetic, "train_size": data.train_size,
+            "test_size": data.test_size, "n_classes": spec.n_classes,
+            "subset": provenance.subset,
         },
-        "training": {**{k: cfg.get(k) for k in TRAINING_KEYS},
+        "training": {**{k: getattr(config, k) for k in TRAINING_KEYS},
                      "train_images": timings.get("train_images"),
                      "train_seconds": timings.get("train_seconds"),
-                     "device": (record.get("device") or {}).get("device")},
+                     "device": provenance.device.get("device")},
         "metrics": None if metrics is None else {
             **{k: metrics.get(k) for k in METRICS}, "n_samples": metrics.get("n_samples")},
         "intervals": (metrics or {}).get("intervals"),
@@ -98,8 +100,8 @@ def model_card(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
         "classes": list(spec.chars),
         "rarest_classes": rarest,
         "rarity_basis": basis,
-        "versions": record.get("versions", {}),
-        "created": record.get("created"),
+        "versions": provenance.versions,
+        "created": provenance.created,
     }
     facts["intended_use"] = _intended_use(spec)
     facts["limitations"] = _limitations(facts, run)
@@ -127,15 +129,15 @@ def write_model_card(run_dir: str | os.PathLike | RunDir, path: str | os.PathLik
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _class_counts(record: dict[str, Any], spec: DatasetSpec, metrics: dict[str, Any] | None
+def _class_counts(provenance: Provenance, spec: DatasetSpec, metrics: dict[str, Any] | None
                   ) -> tuple[np.ndarray | None, str | None]:
     """Images per class: in the training split if its labels file is still the one the run
     used (checksum), else in the test set (metrics' support, or the dataset's published)."""
-    data_dir = record["config"].get("data_dir")
+    data_dir = provenance.config.data_dir
     if data_dir:
         try:
             path = spec.path("train_labels", data_dir)
-            expected = (record.get("dataset", {}).get("checksums") or {}).get(path.name)
+            expected = (provenance.dataset.checksums or {}).get(path.name)
             if path.exists() and expected and md5sum(path) == expected:
                 labels = np.asarray(read_array(path)).astype(np.int64)
                 return np.bincount(labels, minlength=spec.n_classes), "training images"
@@ -149,8 +151,8 @@ def _class_counts(record: dict[str, Any], spec: DatasetSpec, metrics: dict[str, 
     return None, None
 
 
-def _synthetic_notice(data: dict[str, Any]) -> str:
-    built = (data.get("synthetic_info") or {}).get("summary")
+def _synthetic_notice(data: DatasetFacts) -> str:
+    built = (data.synthetic_info or {}).get("summary")
     return ("Trained and tested on synthetic data, not K49: K49-like images rendered from "
             f"fonts by `k49 data synth`{', ' + built if built else ''}. Its scores say nothing "
             "about real Kuzushiji; retrain with `--dataset k49` before using it on real "

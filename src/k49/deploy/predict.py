@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from k49.data.datasets import DatasetSpec, get_spec
 from k49.data.k49format import codepoint
-from k49.data.load import load_dataset
 from k49.deploy.images import EXTENSIONS, SIZE, BadImage, load_k49_image
 from k49.errors import K49Error
-from k49.models import create_model, get_entry
-from k49.models.inference import predict_proba, resolve_device
+from k49.models.inference import predict_proba
 from k49.runs.rundir import RunDir
 from k49.training.fit_knn import predict_proba_chunked
+from k49.training.trained import TrainedModel, load_model
 
 
 @dataclass
@@ -42,42 +40,25 @@ class Prediction:
 class Predictor:
     """A run's model, ready to predict on (N, 28, 28) uint8 images in K49's form."""
 
-    def __init__(self, run: RunDir, record: dict[str, Any], model: Any, spec: DatasetSpec,
-                 device: torch.device):
+    def __init__(self, run: RunDir, trained: TrainedModel):
         self.run = run
-        self.config = record
-        self.model = model
-        self.spec = spec
-        self.device = device
+        self.provenance = trained.provenance
+        self.model = trained.model
+        self.spec = trained.spec
+        self.device = trained.device
         self._lock = threading.Lock()
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike | RunDir, device: str = "auto") -> Predictor:
         """Load `run_dir`'s trained model onto `device` (auto: CUDA if present, else CPU)."""
         run = RunDir.existing(run_dir)
-        record = run.read_config()
-        cfg = record["config"]
-        entry = get_entry(str(cfg["model"]))
-        spec = _spec(record)
-        if not run.file(RunDir.WEIGHTS).exists():
-            raise K49Error(f"{run.path} has no {RunDir.WEIGHTS} (the run is unfinished or "
-                           "failed): finish it with `k49 train` first")
-        dev = resolve_device(device)
-        if entry.is_torch:
-            model = create_model(entry.name, num_classes=spec.n_classes,
-                                 **cfg.get("model_args", {}))
-            run.load_weights(model)
-            model = model.to(dev).eval()
-        else:
-            model = _refit_knn(run, record, spec)
-            dev = torch.device("cpu")
-        return cls(run, record, model, spec, dev)
+        return cls(run, load_model(run, device))
 
     # -- facts -----------------------------------------------------------------------------------
 
     @property
     def model_name(self) -> str:
-        return str(self.config["config"]["model"])
+        return self.provenance.config.model
 
     @property
     def label(self) -> str:
@@ -89,7 +70,8 @@ class Predictor:
 
     @property
     def synthetic(self) -> bool:
-        return bool(self.config.get("dataset", {}).get("synthetic", self.spec.synthetic))
+        synthetic = self.provenance.dataset.synthetic
+        return bool(self.spec.synthetic if synthetic is None else synthetic)
 
     @property
     def chars(self) -> tuple[str, ...]:
@@ -101,7 +83,7 @@ class Predictor:
 
     @property
     def config_hash(self) -> str | None:
-        return self.config.get("config_hash")
+        return self.provenance.config_hash
 
     @property
     def is_torch(self) -> bool:
@@ -120,7 +102,7 @@ class Predictor:
                            "k49.deploy.images.to_k49")
         if len(images) == 0:
             return np.zeros((0, self.num_classes), dtype=np.float32)
-        batch = int(self.config["config"].get("eval_batch_size") or 1024)
+        batch = self.provenance.config.eval_batch_size
         with self._lock, torch.inference_mode():
             if self.is_torch:
                 return predict_proba(self.model, np.ascontiguousarray(images),
@@ -185,31 +167,3 @@ def expand_paths(paths: list[str | os.PathLike]) -> list[str]:
         else:
             files.append(str(path))
     return files
-
-
-def _spec(record: dict[str, Any]) -> DatasetSpec:
-    """The run's dataset spec; for a user folder that has moved, K49's classes under its name."""
-    name = str(record.get("dataset", {}).get("name") or record["config"].get("dataset"))
-    try:
-        return get_spec(name)
-    except K49Error:
-        title = record.get("dataset", {}).get("title") or name
-        return replace(get_spec("k49"), name=name, title=title, files={}, official_url=None)
-
-
-def _refit_knn(run: RunDir, record: dict[str, Any], spec: DatasetSpec) -> Any:
-    """A kNN run's estimator, fitted again on the training images it recorded."""
-    cfg = record["config"]
-    indices = run.load_knn_indices()
-    ds = load_dataset(cfg["dataset"], cfg.get("data_dir"), offline=True, progress=False)
-    expected = record.get("dataset", {}).get("checksums")
-    if expected and expected != ds.checksums:
-        raise K49Error(f"the {ds.name} files in {ds.data_dir} differ from those {run.path} was "
-                       "trained on: restore them, or retrain")
-    if len(indices) == 0 or indices.min() < 0 or indices.max() >= len(ds.train_labels):
-        raise K49Error(f"{run.file(RunDir.WEIGHTS)} holds training indices outside the "
-                       f"{len(ds.train_labels)} training images: retrain the run")
-    estimator = create_model(cfg["model"], num_classes=spec.n_classes)
-    features = ds.train_images[indices].reshape(len(indices), -1).astype(np.float32) / 255.0
-    estimator.fit(features, ds.train_labels[indices])
-    return estimator

@@ -8,14 +8,14 @@ error, so the report lists it instead of stopping.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from k49.data.datasets import DatasetSpec, get_spec
+from k49.data.datasets import DatasetSpec, recorded_spec
 from k49.errors import K49Error
 from k49.evaluation.run import evaluate_run
 from k49.models import list_models
@@ -109,12 +109,9 @@ def load_run(run: RunDir, *, recompute: bool = False) -> RunRecord:
 def _spec(name: str, runs: list[RunRecord]) -> DatasetSpec:
     """The study's dataset spec; for a user folder that has moved since training, K49's classes
     under the title the runs recorded."""
-    try:
-        return get_spec(name)
-    except K49Error:
-        title = next((r.config["dataset"].get("title") for r in runs
-                      if r.config.get("dataset", {}).get("title")), name)
-        return replace(get_spec("k49"), name=name, title=title, files={}, official_url=None)
+    title = next((r.config["dataset"].get("title") for r in runs
+                  if r.config.get("dataset", {}).get("title")), name)
+    return recorded_spec(name, title)
 
 
 def load_study(root: str | os.PathLike, *, recompute: bool = False) -> Study:

@@ -1,10 +1,13 @@
 """The records a run writes besides its tensors, each spelled once: an epoch's history row, the
-run's timings and a checkpoint's training progress. RunDir reads and writes them."""
+run's timings, a checkpoint's training progress and config.json's provenance. RunDir reads
+and writes them."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from k49.runs.config import TrainConfig
 
 #: history.csv's columns, in order: one row per epoch (kNN: one validation row).
 HISTORY_FIELDS = (
@@ -63,3 +66,50 @@ class TrainingProgress:
     def from_dict(cls, record: dict[str, Any]) -> TrainingProgress:
         """The progress a checkpoint recorded; KeyError or TypeError if it is not one."""
         return cls(**{f.name: record[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What a run recorded of the data it trained on (config.json's "dataset")."""
+
+    name: str
+    title: str | None = None
+    synthetic: bool | None = None
+    #: md5 of each file the run read: a later load must find the same files.
+    checksums: dict[str, str] | None = None
+    train_size: int | None = None
+    test_size: int | None = None
+    #: False when the files failed their official checksums and --no-verify used them.
+    verified: bool | None = None
+    synthetic_info: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """config.json, typed: the run's validated config and where it came from. `raw` is the
+    record as written, for what shows it whole (the report's provenance)."""
+
+    config: TrainConfig
+    config_hash: str | None
+    dataset: DatasetFacts
+    #: The stratified subset of --limit-train, when one was kept.
+    subset: dict[str, Any] | None
+    versions: dict[str, str]
+    device: dict[str, Any]
+    git_commit: str | None
+    created: str | None
+    raw: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any], config: TrainConfig) -> Provenance:
+        """From config.json's dict and its already validated TrainConfig; facts older runs
+        did not record are None."""
+        data = record.get("dataset") if isinstance(record.get("dataset"), dict) else {}
+        known = {f.name for f in fields(DatasetFacts)}
+        facts = {k: v for k, v in data.items() if k in known}
+        facts.setdefault("name", config.dataset)
+        return cls(config=config, config_hash=record.get("config_hash"),
+                   dataset=DatasetFacts(**facts), subset=record.get("subset"),
+                   versions=record.get("versions") or {}, device=record.get("device") or {},
+                   git_commit=record.get("git_commit"), created=record.get("created"),
+                   raw=record)

@@ -42,7 +42,7 @@ from k49.runs.checkpoint import (
 )
 from k49.runs.checkpoint import save_weights as _save_weights
 from k49.runs.config import TrainConfig
-from k49.runs.records import HISTORY_FIELDS, Timings, TrainingProgress
+from k49.runs.records import HISTORY_FIELDS, Provenance, Timings, TrainingProgress
 
 SEED_PREFIX = "seed-"
 
@@ -168,6 +168,10 @@ class RunDir:
             raise K49Error(f"{self.file(self.CONFIG)} holds an invalid config "
                            f"({e.errors()[0]['msg']}): delete the run directory and train "
                            "again") from None
+
+    def read_provenance(self) -> Provenance:
+        """config.json as a typed `Provenance`, its config validated."""
+        return Provenance.from_dict(self.read_config(), self.train_config())
 
     def check_config(self, config: TrainConfig) -> None:
         """Refuse to mix two configs in one directory."""

@@ -21,7 +21,8 @@ from k49.training.split import Split
 from k49.training.tally import Tally
 
 
-def _features(images: np.ndarray) -> np.ndarray:
+def knn_features(images: np.ndarray) -> np.ndarray:
+    """Raw pixels in [0, 1], one row per image: what the kNN baseline measures distances on."""
     return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
 
@@ -32,7 +33,7 @@ def predict_proba_chunked(estimator, images: np.ndarray, n_classes: int, *, chun
     with progress_bar(quiet=quiet) as bar:
         task = bar.add_task(label, total=len(images))
         for start in range(0, len(images), chunk):
-            part = estimator.predict_proba(_features(images[start:start + chunk]))
+            part = estimator.predict_proba(knn_features(images[start:start + chunk]))
             out[start:start + chunk][:, estimator.classes_] = part
             bar.advance(task, len(part))
     return out
@@ -49,12 +50,12 @@ def fit_knn(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, *, quie
     n = ds.n_classes
     history = []
     if len(split.val):
-        estimator.fit(_features(ds.train_images[split.train]), ds.train_labels[split.train])
+        estimator.fit(knn_features(ds.train_images[split.train]), ds.train_labels[split.train])
         val_probs = predict_proba_chunked(estimator, ds.train_images[split.val], n, quiet=quiet,
                                           label=f"{config.model} validation")
         history.append(_val_row(val_probs, ds.train_labels[split.val], len(split.train),
                                 time.perf_counter() - t0))
-    estimator.fit(_features(ds.train_images[fit_idx]), ds.train_labels[fit_idx])
+    estimator.fit(knn_features(ds.train_images[fit_idx]), ds.train_labels[fit_idx])
     train_seconds = time.perf_counter() - t0
     run.write_history(history)
     t_eval = time.perf_counter()
