@@ -9,7 +9,15 @@ import pytest
 
 from k49.data.datasets import DATASETS
 from k49.report import aggregate
-from k49.report.aggregate import SUMMARY_COLUMNS, best, mean, mean_sd, sd, summary_rows
+from k49.report.aggregate import (
+    SUMMARY_COLUMNS,
+    best,
+    mean,
+    mean_sd,
+    pareto_front,
+    sd,
+    summary_rows,
+)
 from k49.report.collect import RunRecord, Study
 
 
@@ -98,3 +106,13 @@ def test_still_improving_lists_the_seeds_and_marks_the_rows():
     assert [rows[("NN_1_sgd", s)]["still_improving"] for s in (0, 1, 2, "mean", "sd")] == \
         [True, False, None, True, None]
     assert rows[("CNN_1_sgd", 0)]["still_improving"] is None
+
+
+def test_pareto_front_keeps_what_no_cheaper_point_beats():
+    costs = [3.0, 1.0, 2.0, 2.0, 5.0, 4.0]
+    scores = [0.90, 0.50, 0.70, 0.60, 0.95, 0.80]
+    # 1.0/0.50, 2.0/0.70, 3.0/0.90, 5.0/0.95; 2.0/0.60 and 4.0/0.80 are beaten by cheaper ones
+    assert pareto_front(costs, scores).tolist() == [1, 2, 0, 4]
+    assert pareto_front([], []).tolist() == []
+    # a tie: the same cost and score twice is one point on the front
+    assert pareto_front([1.0, 1.0], [0.5, 0.5]).tolist() == [0]

@@ -175,3 +175,15 @@ def summary_rows(study: Study) -> list[dict[str, Any]]:
                     else None
                 rows.append(row)
     return rows
+
+
+def pareto_front(costs: Sequence[float], scores: Sequence[float]) -> np.ndarray:
+    """Indices of the points no other point beats (a lower or equal cost with a higher score),
+    by increasing cost: the one Pareto front of the report's and the sweep's figures."""
+    costs, scores = np.asarray(costs, dtype=float), np.asarray(scores, dtype=float)
+    front, best = [], -np.inf
+    for i in np.lexsort((-scores, costs)):
+        if scores[i] > best:
+            front.append(i)
+            best = scores[i]
+    return np.array(front, dtype=int)

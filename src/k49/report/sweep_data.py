@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from k49.formats import finite_or_none
+from k49.report.aggregate import pareto_front
 
 Summary = Mapping[str, Any]
 
@@ -97,17 +98,12 @@ def best(summary: Summary, ts: Sequence[Mapping[str, Any]] | None = None) -> dic
 
 
 def pareto_numbers(summary: Summary) -> list[int]:
-    """The Pareto front's trial numbers: the summary's, or computed from the complete trials."""
-    if summary.get("pareto"):
-        return [int(n) for n in summary["pareto"]]
+    """The trial numbers on the Pareto front of the first two objectives (`pareto_front`), by
+    increasing cost (the second objective)."""
     pts = [t for t in complete(summary) if value(t, 1) is not None]
-    signs = [1 if maximize(summary, i) else -1 for i in (0, 1)]
-    scores = [(signs[0] * value(t), signs[1] * value(t, 1)) for t in pts]
-
-    def dominated(a):
-        return any(b[0] >= a[0] and b[1] >= a[1] and b != a for b in scores)
-
-    return [t["number"] for t, s in zip(pts, scores, strict=True) if not dominated(s)]
+    sign0, sign1 = (1 if maximize(summary, i) else -1 for i in (0, 1))
+    front = pareto_front([-sign1 * value(t, 1) for t in pts], [sign0 * value(t) for t in pts])
+    return [int(pts[i]["number"]) for i in front]
 
 
 def title(summary: Summary, text: str) -> str:

@@ -26,6 +26,7 @@ from k49.data.load import load_dataset
 from k49.errors import K49Error
 from k49.io import default_threads, write_json
 from k49.models.parametric import FAMILY_ARGS
+from k49.report.aggregate import pareto_front
 from k49.runs.config import TrainConfig
 from k49.runs.rundir import RunDir
 from k49.study.api import StudyResult, run_study
@@ -141,7 +142,10 @@ def summarize(study: optuna.Study, space: SearchSpace, *, dataset_label: str, sy
     except (ValueError, RuntimeError, ZeroDivisionError):
         values = {}  # too few complete trials, or one value only
     if len(space.objectives) > 1:
-        front = sorted(study.best_trials, key=lambda t: -t.values[0])
+        signs = [1 if d == "maximize" else -1 for d in space.directions[:2]]
+        on_front = pareto_front([-signs[1] * t.values[1] for t in complete],
+                                [signs[0] * t.values[0] for t in complete])
+        front = sorted((complete[i] for i in on_front), key=lambda t: -t.values[0])
         best, pareto = front[:top], [t.number for t in front]
     else:
         best, pareto = sorted(complete, key=lambda t: -t.values[0])[:top], []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import PercentFormatter
 
+from k49.report.aggregate import pareto_front
 from k49.report.figures.inputs import (
     INTERVALS_NOTE,
     FigureInputs,
@@ -26,17 +27,6 @@ from k49.report.figures.style import (
     subtitle,
 )
 from k49.viz import new_figure, title_for
-
-
-def _pareto(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Indices of the points no cheaper point beats (lower x, higher y), by increasing x."""
-    order = np.lexsort((-ys, xs))
-    front, best = [], -np.inf
-    for i in order:
-        if ys[i] > best:
-            front.append(i)
-            best = ys[i]
-    return np.array(front, dtype=int)
 
 
 @figure("cost_benefit",
@@ -65,7 +55,7 @@ def cost_benefit_figure(inputs: FigureInputs) -> Maker | None:
             return
         idx = np.flatnonzero(keep)
         x, y = xs[idx], bal[idx]
-        front = _pareto(x, y)
+        front = pareto_front(x, y)
         ax.step(x[front], y[front], where="post", color=muted(), lw=1, ls="--", zorder=1,
                 label="best for its cost")
         error_bars(ax, x, y, yerr=bal_err[:, idx], color=muted(), elinewidth=0.8)
