@@ -39,7 +39,7 @@ from k49.report.figures.curves import (
 )
 from k49.report.figures.imbalance import _swarm, recall_figure
 from k49.report.figures.inputs import interval_errors, seeds_note
-from k49.report.figures.registry import LABEL
+from k49.report.figures.registry import LABEL, figures_of
 from k49.report.figures.style import thin
 from k49.viz import THEMES, save_figure
 from k49.viz import theme as viz_theme
@@ -203,7 +203,7 @@ def test_recall_figure_checks_train_counts(seed_study):
 
 def test_captions_are_one_sentence_per_stem():
     captions = figure_captions()
-    assert list(captions) == REPORT_STEMS == [f.stem for f in FIGURES]
+    assert list(captions) == REPORT_STEMS == [f.stem for f in figures_of("study")]
     for text in captions.values():
         assert text.endswith(".") and len(re.findall(r"\.\s+[A-Z]", text)) == 0
     assert caption("training_curves_NN_2_adam") == captions["training_curves_<label>"].replace(
@@ -212,7 +212,7 @@ def test_captions_are_one_sentence_per_stem():
     assert caption("nonsense") == caption("training_curves_") == ""
 
 
-@pytest.mark.parametrize("entry", FIGURES, ids=lambda f: f.stem)
+@pytest.mark.parametrize("entry", figures_of("study"), ids=lambda f: f.stem)
 def test_every_registered_builder_draws_the_fake_study(entry, seed_study):
     inputs = FigureInputs(seed_study)
     label = {None: None, "each": "CNN_1_adam", "best": inputs.best}[entry.model]

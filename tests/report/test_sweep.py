@@ -12,6 +12,7 @@ from fake_study import SEED_MODELS, make_study, tiny_figures
 
 from k49.report.build import build_report
 from k49.report.collect import load_study
+from k49.report.figures.registry import figures_of
 from k49.report.render import render_report
 from k49.report.sweep import (
     most_important_sentence,
@@ -94,6 +95,19 @@ def one_objective(tmp_path_factory):
     """The figures of a one-objective sweep: (their folder, what sweep_figures returned)."""
     out = tmp_path_factory.mktemp("figures")
     return out, draw(fake_summary(), out)
+
+
+def test_the_sweep_figures_are_registered_like_the_report_s():
+    """One registry: each sweep figure has its stem, caption and builder there, and the
+    section's captions are the registry's."""
+    registered = figures_of("sweep")
+    assert [f.stem for f in registered] == [*ONE_OBJECTIVE[:3], "sweep_pareto",
+                                             *ONE_OBJECTIVE[3:]]
+    summary = fake_summary(two=True)
+    assert sweep_captions(summary) == {f.stem: f.caption_for(summary=summary)
+                                       for f in registered}
+    assert all(f.build(summary) is not None for f in registered)
+    assert next(f for f in registered if f.stem == "sweep_pareto").build(fake_summary()) is None
 
 
 def test_each_sweep_figure_in_both_themes_and_formats_titled_with_the_dataset(one_objective):

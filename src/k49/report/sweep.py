@@ -13,21 +13,21 @@ values), best (rank, number, label, params, values), pareto (trial numbers) and 
 from __future__ import annotations
 
 import os
-import warnings
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from matplotlib.figure import Figure
-
 from k49.formats import format_percent, format_seconds
+from k49.report import sweep_figures as _registers  # noqa: F401 - registers the figures
+from k49.report.figures.registry import draw, figures_of
 from k49.report.sweep_data import (
     Summary,
     best,
     complete,
     format_objective,
     format_param,
-    intermediate,
+    importance_method,
+    importance_target,
     is_fraction,
     is_numeric,
     objective_name,
@@ -38,83 +38,23 @@ from k49.report.sweep_data import (
     trials,
     value,
 )
-from k49.report.sweep_figures import (
-    history_figure,
-    importance_figure,
-    intermediate_figure,
-    parallel_figure,
-    pareto_figure,
-)
-from k49.viz import THEMES, save_figure
+from k49.viz import THEMES
 
 __all__ = ["most_important_sentence", "sweep_captions", "sweep_figures", "sweep_findings",
            "sweep_section"]
 
 
-def _method(summary: Summary) -> str:
-    return str((summary.get("importance") or {}).get("method") or "importance")
-
-
-def _target(summary: Summary) -> str:
-    imp = summary.get("importance") or {}
-    return objective_name(imp.get("target") or objectives(summary)[0])
-
-
-def _drawable(summary: Summary) -> dict[str, bool]:
-    done = complete(summary)
-    return {
-        "sweep_importance": bool(ranking(summary)),
-        "sweep_history": bool(done) or any(len(intermediate(t)[0]) for t in trials(summary)),
-        "sweep_parallel": bool(done) and bool(param_names(summary)),
-        "sweep_pareto": len(objectives(summary)) > 1 and
-                        any(value(t, 1) is not None for t in done),
-        "sweep_intermediate": any(len(intermediate(t)[0]) for t in trials(summary)),
-    }
-
-
-#: Each sweep figure's stem and builder, in the section's order.
-BUILDERS: dict[str, Callable[[Summary], Figure]] = {
-    "sweep_importance": importance_figure,
-    "sweep_history": history_figure,
-    "sweep_parallel": parallel_figure,
-    "sweep_pareto": pareto_figure,
-    "sweep_intermediate": intermediate_figure,
-}
-
-
 def sweep_captions(summary: Summary) -> dict[str, str]:
     """One sentence per sweep figure stem."""
-    k1 = objective_name(objectives(summary)[0])
-    return {
-        "sweep_importance": f"Importance of each hyperparameter for the {_target(summary)}, "
-                            f"by {_method(summary)} over the complete trials: the longer the "
-                            "bar, the more the parameter mattered.",
-        "sweep_history": f"The {k1} of each trial in the order they ran (dots: complete; "
-                         "faint x: pruned, at their score when stopped), and the best so far.",
-        "sweep_parallel": "Parallel coordinates: each line is one complete trial through its "
-                          f"hyperparameter values, coloured by its {k1}.",
-        "sweep_pareto": f"The {k1} against the {objective_name(objectives(summary)[-1])} of "
-                        "every complete trial; the Pareto front (trials no other beats on both) "
-                        "is joined.",
-        "sweep_intermediate": "Validation balanced accuracy after each epoch of every trial: "
-                              "pruned trials, faint, were stopped early; the best is in bold.",
-    }
+    return {f.stem: f.caption_for(summary=summary) for f in figures_of("sweep")}
 
 
 def sweep_figures(summary: Summary, out_dir: str | os.PathLike,
                   themes: Sequence[str] = THEMES) -> dict[str, list[Path]]:
     """Write every sweep figure the summary allows to OUT_DIR/<theme>/sweep_*.{svg,png};
     return {stem: paths}. A figure that fails is skipped with a warning."""
-    written: dict[str, list[Path]] = {}
-    for stem, ok in _drawable(summary).items():
-        if not ok:
-            continue
-        try:
-            written[stem] = save_figure(lambda b=BUILDERS[stem]: b(summary), out_dir, stem,
-                                        themes)
-        except Exception as e:  # noqa: BLE001  (one figure must not stop the report)
-            warnings.warn(f"figure {stem} skipped: {type(e).__name__}: {e}", stacklevel=2)
-    return written
+    plan = ((f.stem, lambda f=f: f.build(summary)) for f in figures_of("sweep"))
+    return draw(plan, out_dir, themes)
 
 
 def _not_enough(summary: Summary) -> str | None:
@@ -146,8 +86,8 @@ def most_important_sentence(summary: Summary) -> str:
         return f"Sweep `{name}`: not enough to rank the hyperparameters: {reason}."
     (top, v), (second, v2) = ranking(summary)[:2]
     n = summary.get("n_trials", len(trials(summary)))
-    return (f"Sweep `{name}`: {top} mattered most for the {_target(summary)} "
-            f"({_method(summary)} importance {v:.2f}, next {second} at {v2:.2f}), over "
+    return (f"Sweep `{name}`: {top} mattered most for the {importance_target(summary)} "
+            f"({importance_method(summary)} importance {v:.2f}, next {second} at {v2:.2f}), over "
             f"{len(complete(summary))} complete trials of {n}.")
 
 
@@ -245,8 +185,8 @@ def sweep_section(summary: Summary, figures: Mapping[str, Sequence[str | os.Path
                            ["maximize"] * len(keys), strict=False)],
         "sentence": most_important_sentence(summary),
         "ranked": len(rank) >= 2 and _not_enough(summary) is None,
-        "method": _method(summary),
-        "target": _target(summary),
+        "method": importance_method(summary),
+        "target": importance_target(summary),
         "importance": [{"rank": i + 1, "name": n, "value": f"{v:.3f}"}
                        for i, (n, v) in enumerate(rank)],
         "best": table,

@@ -154,3 +154,14 @@ def format_objective(key: str, v: float | None) -> str:
     if is_fraction(key):
         return f"{100 * v:.2f}%"
     return f"{v:.1f} s" if "seconds" in key else f"{v:.4g}"
+
+
+def importance_method(summary: Summary) -> str:
+    """How the importances were computed ("fANOVA", "PED-ANOVA", ...)."""
+    return str((summary.get("importance") or {}).get("method") or "importance")
+
+
+def importance_target(summary: Summary) -> str:
+    """The name of the objective the importances are for."""
+    imp = summary.get("importance") or {}
+    return objective_name(imp.get("target") or objectives(summary)[0])

@@ -1,4 +1,5 @@
-"""The sweep's figures, drawn from the sweep summary (a plain dict, see `k49.report.sweep`).
+"""The sweep's figures, drawn from the sweep summary (a plain dict, see `k49.report.sweep`), and
+registered like every figure of the report (`source="sweep"`), each with its caption.
 
 Each `*_figure(summary)` returns a `Figure` drawn under the current theme (`k49.viz.save_figure`
 builds it once per theme); each title ends with the summary's dataset label, so a sweep on
@@ -7,6 +8,7 @@ synthetic data always says so.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import matplotlib
@@ -17,7 +19,16 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from k49.report.figures.style import finish, foreground, is_dark, log_axis, muted, subtitle
+from k49.report.figures.registry import figure
+from k49.report.figures.style import (
+    Maker,
+    finish,
+    foreground,
+    is_dark,
+    log_axis,
+    muted,
+    subtitle,
+)
 from k49.report.sweep_data import (
     Summary,
     best,
@@ -25,6 +36,8 @@ from k49.report.sweep_data import (
     counts,
     format_objective,
     format_param,
+    importance_method,
+    importance_target,
     intermediate,
     is_fraction,
     is_numeric,
@@ -249,3 +262,53 @@ def intermediate_figure(summary: Summary) -> Figure:
     subtitle(ax, counts(summary))
     fig.suptitle(title(summary, "Validation score per epoch of each trial"))
     return finish(fig)
+
+
+# --- the registered sweep figures, in the section's order: when each is drawn, its caption ---
+
+def _first(summary: Summary) -> str:
+    return objective_name(objectives(summary)[0])
+
+
+def _has_epochs(summary: Summary) -> bool:
+    return any(len(intermediate(t)[0]) for t in trials(summary))
+
+
+@figure("sweep_importance", source="sweep", caption=lambda s: (
+    f"Importance of each hyperparameter for the {importance_target(s)}, by "
+    f"{importance_method(s)} over the complete trials: the longer the bar, the more the "
+    "parameter mattered."))
+def sweep_importance(summary: Summary) -> Maker | None:
+    return partial(importance_figure, summary) if ranking(summary) else None
+
+
+@figure("sweep_history", source="sweep", caption=lambda s: (
+    f"The {_first(s)} of each trial in the order they ran (dots: complete; faint x: pruned, "
+    "at their score when stopped), and the best so far."))
+def sweep_history(summary: Summary) -> Maker | None:
+    drawable = bool(complete(summary)) or _has_epochs(summary)
+    return partial(history_figure, summary) if drawable else None
+
+
+@figure("sweep_parallel", source="sweep", caption=lambda s: (
+    "Parallel coordinates: each line is one complete trial through its hyperparameter values, "
+    f"coloured by its {_first(s)}."))
+def sweep_parallel(summary: Summary) -> Maker | None:
+    drawable = bool(complete(summary)) and bool(param_names(summary))
+    return partial(parallel_figure, summary) if drawable else None
+
+
+@figure("sweep_pareto", source="sweep", caption=lambda s: (
+    f"The {_first(s)} against the {objective_name(objectives(s)[-1])} of every complete trial; "
+    "the Pareto front (trials no other beats on both) is joined."))
+def sweep_pareto(summary: Summary) -> Maker | None:
+    drawable = len(objectives(summary)) > 1 and any(value(t, 1) is not None
+                                                    for t in complete(summary))
+    return partial(pareto_figure, summary) if drawable else None
+
+
+@figure("sweep_intermediate", source="sweep", caption=(
+    "Validation balanced accuracy after each epoch of every trial: pruned trials, faint, were "
+    "stopped early; the best is in bold."))
+def sweep_intermediate(summary: Summary) -> Maker | None:
+    return partial(intermediate_figure, summary) if _has_epochs(summary) else None

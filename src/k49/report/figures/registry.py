@@ -11,6 +11,8 @@
 
 `model="each"` draws the figure once per model of the study (its stem holds `<label>`, its
 caption `{model}`); `model="best"` draws it for the best model only, and not at all without one.
+A figure of a sweep (`source="sweep"`) is built from the sweep summary instead of the study, and
+its caption may be a function of that summary (it names the sweep's objectives).
 A builder returns `make() -> Figure` (see `k49.viz.save_figure`), or None when the study lacks
 what it needs. Figures come in the report in the order they are registered: the order in which
 `figures/__init__.py` imports their modules, then their order within a module.
@@ -20,10 +22,10 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -38,6 +40,8 @@ LABEL = "<label>"
 ANY_MODEL = "one model"
 
 ModelChoice = Literal["each", "best"] | None
+#: What a figure is drawn from: the study's runs, or a sweep's summary.
+Source = Literal["study", "sweep"]
 
 
 @dataclass(frozen=True)
@@ -46,12 +50,16 @@ class ReportFigure:
     figure), its one-sentence caption, and the function that builds it."""
 
     stem: str
-    caption: str
+    caption: str | Callable[[Any], str]
     build: Callable[..., Maker | None]
     model: ModelChoice = None
+    source: Source = "study"
 
-    def caption_for(self, label: str = ANY_MODEL) -> str:
-        """The caption, naming model `label` if the figure is per model."""
+    def caption_for(self, label: str = ANY_MODEL, summary: Any = None) -> str:
+        """The caption, naming model `label` if the figure is per model; a sweep figure's
+        caption is written from its `summary`."""
+        if callable(self.caption):
+            return self.caption(summary)
         return self.caption.format(model=label) if self.model == "each" else self.caption
 
     def label_of(self, stem: str) -> str | None:
@@ -68,7 +76,8 @@ class ReportFigure:
 FIGURES: list[ReportFigure] = []
 
 
-def figure(stem: str, *, caption: str, model: ModelChoice = None):
+def figure(stem: str, *, caption: str | Callable[[Any], str], model: ModelChoice = None,
+           source: Source = "study"):
     """Register the decorated builder as the report figure `stem` (see the module docstring)."""
     if (model == "each") != (LABEL in stem):
         raise ValueError(f"figure {stem!r}: a per-model figure (model='each') and only one has "
@@ -77,7 +86,7 @@ def figure(stem: str, *, caption: str, model: ModelChoice = None):
         raise ValueError(f"figure {stem!r} is registered twice")
 
     def register(build: Callable[..., Maker | None]) -> Callable[..., Maker | None]:
-        FIGURES.append(ReportFigure(stem, caption, build, model))
+        FIGURES.append(ReportFigure(stem, caption, build, model, source))
         return build
 
     return register
@@ -90,7 +99,7 @@ def figure_captions(study: Study | None = None) -> dict[str, str]:
     expanded to each of the study's models.
     """
     out = {}
-    for f in FIGURES:
+    for f in figures_of("study"):
         if f.model == "each" and study is not None:
             for label in study.labels():
                 out[f.stem.replace(LABEL, label)] = f.caption_for(label)
@@ -102,7 +111,7 @@ def figure_captions(study: Study | None = None) -> dict[str, str]:
 def caption(stem: str) -> str:
     """The caption of any stem `report_figures` writes ('' if unknown)."""
     # Fixed stems first: training_curves_all is not the curves of a model called "all".
-    for f in sorted(FIGURES, key=lambda f: f.model == "each"):
+    for f in sorted(figures_of("study"), key=lambda f: f.model == "each"):
         label = f.label_of(stem)
         if label is not None:
             return f.caption_for(label)
@@ -111,7 +120,7 @@ def caption(stem: str) -> str:
 
 def planned(inputs: FigureInputs) -> Iterator[tuple[str, Callable[[], Maker | None]]]:
     """(stem, build) of every figure the study asks for, in the report's order."""
-    for f in FIGURES:
+    for f in figures_of("study"):
         if f.model is None:
             yield f.stem, lambda f=f: f.build(inputs)
         elif f.model == "each":
@@ -135,9 +144,22 @@ def report_figures(
     from this study is skipped; one that fails is skipped with a warning, so one bad run never
     stops the report.
     """
+    return draw(planned(FigureInputs(study, train_counts, test_images)), out_dir, themes)
+
+
+def figures_of(source: Source) -> list[ReportFigure]:
+    """The registered figures drawn from `source`, in the report's order."""
+    return [f for f in FIGURES if f.source == source]
+
+
+def draw(plan: Iterable[tuple[str, Callable[[], Maker | None]]], out_dir: str | os.PathLike,
+         themes: Sequence[str] = THEMES) -> dict[str, list[Path]]:
+    """Save each (stem, build) of `plan` that builds a figure, in every theme; return {stem:
+    its SVG and PNG paths}. One that fails is skipped with a warning: one bad run (or trial)
+    never stops the report."""
     out_dir = Path(out_dir)
     written: dict[str, list[Path]] = {}
-    for stem, build in planned(FigureInputs(study, train_counts, test_images)):
+    for stem, build in plan:
         try:
             make = build()
             if make is not None:
