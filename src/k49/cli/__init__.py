@@ -20,11 +20,11 @@ from k49.cli.app import (
     JsonOut,
     Quiet,
     app,
+    config_from_options,
     console,
     err_console,
     resolve_data_dir,
     training_options,
-    validated,
 )
 from k49.errors import K49Error
 from k49.models import list_models, model_info
@@ -67,7 +67,7 @@ def train_cmd(
     """Train one model; rerunning the same command resumes an interrupted run."""
     from k49.training.trainer import train
 
-    config = validated(lambda: TrainConfig(
+    config = config_from_options(lambda: TrainConfig(
         model=model, dataset=dataset, data_dir=str(resolve_data_dir(data_dir)), seed=seed,
         **training))
     run_dir = out or Path("runs") / config.resolved().model / f"seed-{seed}"

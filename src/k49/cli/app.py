@@ -139,8 +139,9 @@ Artifacts = Annotated[str | None, typer.Option(
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
-def validated(make):
-    """Build a pydantic object, turning a validation error into one line."""
+def config_from_options(make):
+    """Build a config from command-line options (`make()`), a validation error becoming one
+    line that names the option (--limit-train: ...)."""
     try:
         return make()
     except ValidationError as e:

@@ -28,7 +28,7 @@ def export_cmd(
     from k49.deploy.export import export_onnx
 
     r = export_onnx(run_dir, out)
-    if r["evaluated"]:
+    if r["metrics_computed"]:
         console.print(f"computed the test metrics of {run_dir} first (as `k49 evaluate`)",
                       highlight=False, soft_wrap=True)
     console.print(f"wrote {r['onnx']} ({_size(r['bytes'])}, opset {r['opset']}, "

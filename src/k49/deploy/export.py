@@ -69,7 +69,7 @@ def export_onnx(run_dir: str | os.PathLike | RunDir, out: str | os.PathLike | No
     written. A run without metrics.json but with test predictions is evaluated first.
 
     Returns {onnx, model_card, bytes, max_abs_diff, tolerance, n_checked, check_source,
-    exporter, opset, input, outputs, seconds, evaluated}.
+    exporter, opset, input, outputs, seconds, metrics_computed}.
     """
     t0 = time.perf_counter()
     run = RunDir.existing(run_dir)
@@ -88,8 +88,8 @@ def export_onnx(run_dir: str | os.PathLike | RunDir, out: str | os.PathLike | No
     if out.is_dir():
         raise K49Error(f"--out {out} is a folder: give a file name such as {out / ONNX_FILE}")
     model = load_model(run, "cpu").model
-    evaluated = not run.has_metrics and run.has_predictions
-    if evaluated:
+    metrics_computed = not run.has_metrics and run.has_predictions
+    if metrics_computed:
         evaluate_run(run)
     images, source = _check_set(provenance, check_images)
 
@@ -120,7 +120,7 @@ def export_onnx(run_dir: str | os.PathLike | RunDir, out: str | os.PathLike | No
         "onnx": str(out), "model_card": str(card_path), "bytes": len(data),
         "max_abs_diff": diff, "tolerance": TOLERANCE, "n_checked": len(images),
         "check_source": source, "exporter": exporter, "opset": _opset(proto),
-        "input": INPUT, "outputs": list(OUTPUTS), "evaluated": evaluated,
+        "input": INPUT, "outputs": list(OUTPUTS), "metrics_computed": metrics_computed,
     }
     card = render_model_card(facts, {
         **result, "file_name": out.name, "input_contract": INPUT_CONTRACT,
