@@ -28,6 +28,7 @@ _API = {
     "TrainConfig": "k49.runs.config",
     "RunDir": "k49.runs.rundir",
     "train": "k49.training.trainer",
+    "load_model": "k49.training.trained",
     "metrics": ("k49.evaluation", "metrics"),
     "evaluate_run": "k49.evaluation.run",
     "stats": ("k49.evaluation", "stats"),
