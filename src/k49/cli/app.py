@@ -101,8 +101,9 @@ TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "optimizer", "loss", "weight_d
 
 
 def config_option(field: str) -> Any:
-    """The option of TrainConfig field `field` (`--batch-size` for batch_size, `--verify/
-    --no-verify` for a flag), its help the field's description; None when not given."""
+    """The annotated type of TrainConfig field `field` as an option (`--batch-size` for
+    batch_size, `--verify/--no-verify` for a flag), its help the field's description; its
+    value is None when the option is not given."""
     annotation = TrainConfig.model_fields[field].annotation
     kinds = [t for t in (bool, int, float) if t is annotation or t in get_args(annotation)]
     kind = kinds[0] if kinds else str  # names and Literal choices: TrainConfig checks them
