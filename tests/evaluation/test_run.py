@@ -9,9 +9,10 @@ import pytest
 from sklearn import metrics as skm
 
 from k49.errors import K49Error
-from k49.evaluation.run import evaluate_run
+from k49.evaluation.run import evaluate_run, run_facts, run_metrics
 from k49.evaluation.stats import bootstrap_intervals
 from k49.runs.config import TrainConfig
+from k49.runs.rundir import RunDir
 from k49.training.trainer import train
 
 
@@ -35,6 +36,21 @@ def test_metrics_equal_sklearn_on_saved_predictions(run_dir):
         skm.roc_auc_score(y, p, multi_class="ovr", average="macro"), rel=1e-6)
     assert metrics["synthetic"] is True and metrics["label"] == "CNN_1_adam"
     assert metrics["params"] > 0 and metrics["train_seconds"] > 0
+    # metrics.json holds the scores only; the facts come from config.json and timings.json.
+    assert not {"label", "model", "seed", "dataset", "params", "train_seconds"} & set(saved)
+    assert run_metrics(run_dir) == json.loads(json.dumps(metrics))  # tuples become lists
+
+
+def test_an_old_metrics_file_with_copied_facts_still_reads(run_dir, tmp_path):
+    """Runs evaluated before metrics.json held scores only kept a copy of the config's facts;
+    they still report, their facts read from the run's own files."""
+    evaluate_run(run_dir)
+    old = dict(run_facts(RunDir(run_dir)), **json.loads((run_dir / "metrics.json").read_text()))
+    old["label"] = "a label from before the folder was renamed"
+    (run_dir / "metrics.json").write_text(json.dumps(old))
+    merged = run_metrics(run_dir)
+    assert merged["label"] == "CNN_1_adam" and merged["params"] == old["params"]
+    assert merged["balanced_accuracy"] == old["balanced_accuracy"]
 
 
 def test_intervals_and_convergence_are_stored_and_recomputable_from_the_npz(run_dir):

@@ -14,7 +14,7 @@ from k49.evaluation.stats import bootstrap_intervals
 from k49.models import get_entry, model_info
 from k49.models.inference import predict_proba
 from k49.runs.rundir import RunDir
-from k49.training.trained import load_model, load_run_dataset
+from k49.training.trained import dataset_spec, load_model, load_run_dataset
 
 
 def predict_from_weights(run: RunDir) -> tuple[np.ndarray, np.ndarray]:
@@ -32,23 +32,16 @@ def predict_from_weights(run: RunDir) -> tuple[np.ndarray, np.ndarray]:
     return ds.test_labels, probs
 
 
-def evaluate_run(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
-    """Compute, write and return the run's metrics.json: every metric of `evaluate`, the
-    bootstrap intervals of `bootstrap_intervals` and the `convergence` verdict."""
-    run = RunDir.existing(run_dir)
+def run_facts(run: RunDir) -> dict[str, Any]:
+    """What a report says of a run besides its scores, from config.json and timings.json:
+    label, model, mixup, family, seed, dataset, synthetic, params, flops, train_seconds and
+    epochs. metrics.json holds only scores (files written before also kept a copy of these
+    facts; `run_metrics` takes them from config.json and timings.json all the same)."""
     provenance = run.read_provenance()
-    if run.has_predictions:
-        labels, probs = run.read_predictions()
-    else:
-        labels, probs = predict_from_weights(run)
-    try:
-        result = evaluate(labels, probs)
-        intervals = bootstrap_intervals(labels, probs)
-    except ValueError as e:
-        raise K49Error(f"{run.file(RunDir.PREDICTIONS)}: {e}") from None
     config, dataset = provenance.config, provenance.dataset
-    info = model_info(config.model, num_classes=probs.shape[1], **config.model_args)
-    metrics = {
+    info = model_info(config.model, num_classes=dataset_spec(provenance).n_classes,
+                      **config.model_args)
+    return {
         # The suite's label (e.g. preact_resnet18_input_mixup) names the run in the report.
         "label": run.label,
         "model": config.model,
@@ -61,9 +54,35 @@ def evaluate_run(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
         "flops": info["flops"],
         "train_seconds": run.read_timings().get("train_seconds"),
         "epochs": config.epochs,
+    }
+
+
+def run_metrics(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
+    """The run's facts (`run_facts`) and its saved scores (metrics.json), as one dict."""
+    run = RunDir.existing(run_dir)
+    facts = run_facts(run)
+    return {**facts, **{k: v for k, v in run.read_metrics().items() if k not in facts}}
+
+
+def evaluate_run(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
+    """Compute and write the run's metrics.json (every metric of `evaluate`, the bootstrap
+    intervals of `bootstrap_intervals` and the `convergence` verdict); return it with the
+    run's facts (`run_facts`) in front."""
+    run = RunDir.existing(run_dir)
+    facts = run_facts(run)  # a damaged config or timings file fails before the work
+    if run.has_predictions:
+        labels, probs = run.read_predictions()
+    else:
+        labels, probs = predict_from_weights(run)
+    try:
+        result = evaluate(labels, probs)
+        intervals = bootstrap_intervals(labels, probs)
+    except ValueError as e:
+        raise K49Error(f"{run.file(RunDir.PREDICTIONS)}: {e}") from None
+    scores = {
         **result,
         "intervals": intervals,
         "convergence": convergence(run.read_history()) if run.has_history else None,
     }
-    run.write_metrics(metrics)
-    return metrics
+    run.write_metrics(scores)
+    return {**facts, **scores}

@@ -17,7 +17,7 @@ import numpy as np
 
 from k49.data.datasets import DatasetSpec, recorded_spec
 from k49.errors import K49Error
-from k49.evaluation.run import evaluate_run
+from k49.evaluation.run import evaluate_run, run_metrics
 from k49.models import list_models
 from k49.runs.rundir import RunDir
 
@@ -95,7 +95,7 @@ def load_run(run: RunDir, *, recompute: bool = False) -> RunRecord:
                          "training did not finish: rerun `k49 run` to resume it", config=config)
     try:
         metrics = (evaluate_run(run) if recompute or not run.has_metrics
-                   else run.read_metrics())
+                   else run_metrics(run))
         history = run.read_history()
         predictions = run.read_predictions()
     except K49Error as e:
