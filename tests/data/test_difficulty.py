@@ -115,6 +115,7 @@ def test_variant_share_moves_hands_to_hentaigana(templates):
     ({"hands": -1}, "hands"), ({"hands": 2.5}, "hands"), ({"variant_share": 1.5}, "variant_share"),
     ({"neighbours": -0.1}, "neighbours"), ({"neighbour_depth": (0.1, -1)}, "neighbour_depth"),
     ({"stroke_shift": float("nan")}, "stroke_shift"), ({"bleed_through": True}, "bleed_through"),
+    ({"new_test_hands": 1.2}, "new_test_hands"),
 ])
 def test_a_bad_difficulty_is_one_line_error_naming_the_field(tmp_path, change, field):
     bad = dataclasses.replace(DIFFICULTY, **change)
@@ -177,3 +178,27 @@ def test_difficulty_fields_are_documented():
         while lines[i - 1].split(":")[0] in names:  # the field above shares the comment
             i -= 1
         assert lines[i - 1].startswith("#:"), name
+
+
+def test_new_test_hands_rewrite_a_seeded_share_of_the_test_split_only(tmp_path):
+    """New writers at test time: the training split and every label stay; about the asked
+    share of test images is written by hands the training split never saw, the same per seed."""
+    def make(folder, share):
+        difficulty = dataclasses.replace(DIFFICULTY, new_test_hands=share)
+        synthetic.generate(tmp_path / folder, scale=0.004, seed=0, progress=False,
+                           difficulty=difficulty)
+        return load_dataset("synthetic", tmp_path / folder, offline=True, progress=False)
+
+    shared, half, again = make("shared", 0.0), make("half", 0.5), make("again", 0.5)
+    np.testing.assert_array_equal(shared.train_images, half.train_images)
+    np.testing.assert_array_equal(shared.test_labels, half.test_labels)
+    rewritten = (shared.test_images != half.test_images).any(axis=(1, 2)).mean()
+    assert rewritten == pytest.approx(0.5, abs=0.15)
+    np.testing.assert_array_equal(half.test_images, again.test_images)
+
+
+def test_a_record_from_before_a_field_existed_reads_it_as_its_default():
+    record = {k: v for k, v in DIFFICULTY.as_dict().items() if k != "new_test_hands"}
+    record["hands"] = 3
+    assert synthetic.difficulty_from_record(record) == dataclasses.replace(DIFFICULTY, hands=3)
+

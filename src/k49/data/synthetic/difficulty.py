@@ -61,6 +61,9 @@ class Difficulty:
     #: side of the page; and its intensity range.
     bleed_through: float = 0.3
     bleed_intensity: tuple[float, float] = (0.08, 0.25)
+    #: Share of the test split written by hands the training split never saw (new writers at
+    #: test time); 0: both splits share every hand. Not yet calibrated, so off by default.
+    new_test_hands: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,7 +104,8 @@ def check_difficulty(difficulty: Difficulty) -> Difficulty:
             raise ValueError(f"Difficulty.{f.name} must be a non-negative number, got {value!r}")
         if isinstance(value, tuple) and (len(value) != 2 or value[0] > value[1]):
             raise ValueError(f"Difficulty.{f.name} must be a (low, high) range, got {value!r}")
-    for name in ("variant_share", "neighbours", "broken_ink", "bleed_through", "broken_area"):
+    for name in ("variant_share", "neighbours", "broken_ink", "bleed_through", "broken_area",
+                 "new_test_hands"):
         if getattr(difficulty, name) > 1:
             raise ValueError(f"Difficulty.{name} is a share, at most 1, got "
                              f"{getattr(difficulty, name)!r}")
@@ -116,7 +120,8 @@ def difficulty_from_record(record: dict[str, Any] | None) -> Difficulty:
     if not isinstance(record, dict):
         return DIFFICULTY
     try:
-        values = {f.name: record[f.name] for f in fields(Difficulty)}
+        # A field added after a set was made reads as its default (what made that set).
+        values = {f.name: record.get(f.name, f.default) for f in fields(Difficulty)}
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return check_difficulty(Difficulty(**values))
     except (KeyError, TypeError, ValueError):

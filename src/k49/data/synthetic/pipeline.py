@@ -53,6 +53,9 @@ K49_TEST_SIZE = DATASETS["k49"].test_size
 BATCH_SIZE = 256
 #: Entropy added to the set's seed for drawing its hands (not the train or test stream).
 HANDS_STREAM = 0x48414E44
+#: The stream of the test split's new writers (Difficulty.new_test_hands) and of which test
+#: samples they write.
+NEW_HANDS_STREAM = 0x4E455748
 
 def _check_scale(scale: float) -> float:
     try:
@@ -109,12 +112,13 @@ def _split_seeds(seed: int) -> tuple[int, int]:
 
 
 def set_hands(templates: TemplateSet, seed: int, difficulty: Difficulty = DIFFICULTY,
-              distortion: Distortion = DISTORTION) -> Hands | None:
+              distortion: Distortion = DISTORTION, stream: int = HANDS_STREAM) -> Hands | None:
     """The set's writers, `difficulty.hands` per class, drawn from the set's `seed` (so the
-    train and test splits share them); None when hands are off."""
+    train and test splits share them; `stream` NEW_HANDS_STREAM draws the test split's new
+    writers); None when hands are off."""
     if not difficulty.hands:
         return None
-    g = torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), HANDS_STREAM])
+    g = torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), stream])
                                           .generate_state(1, dtype=np.uint64)[0] >> 1))
     weights = torch.from_numpy(templates.class_weights(difficulty.variant_share)).float()
     return draw_hands(templates, weights.repeat_interleave(difficulty.hands, 0), difficulty,
@@ -187,7 +191,8 @@ def _font_facts(templates: TemplateSet, chars: Sequence[str], fonts, system_font
 
 def _synthesize_splits(templates: TemplateSet, counts: dict[str, np.ndarray], seed: int,
                        difficulty: Difficulty, progress: bool) -> dict[str, tuple]:
-    """(images, labels) of each split, drawn by the same hands, with a progress bar each."""
+    """(images, labels) of each split, drawn by the same hands (the test split's share
+    `difficulty.new_test_hands` by new ones), with a progress bar each."""
     hands = set_hands(templates, seed, difficulty)
     arrays = {}
     with progress_bar(quiet=not progress, transient=False) as bar:
@@ -199,7 +204,24 @@ def _synthesize_splits(templates: TemplateSet, counts: dict[str, np.ndarray], se
                 on_batch=lambda n, task=task: bar.advance(task, n),
                 difficulty=difficulty, hands=hands,
             )
+            if split == "test" and hands is not None and difficulty.new_test_hands > 0:
+                arrays[split] = _with_new_hands(arrays[split], split_counts, split_seed,
+                                                templates, seed, difficulty)
     return arrays
+
+
+def _with_new_hands(seen: tuple[np.ndarray, np.ndarray], counts: np.ndarray, split_seed: int,
+                    templates: TemplateSet, seed: int, difficulty: Difficulty) -> tuple:
+    """The test split with a seeded share `difficulty.new_test_hands` of its samples written
+    by hands the training split never saw (the same labels, in the same order)."""
+    new_hands = set_hands(templates, seed, difficulty, stream=NEW_HANDS_STREAM)
+    images, labels = synthesize(counts, split_seed, templates, difficulty=difficulty,
+                                hands=new_hands)
+    if not np.array_equal(labels, seen[1]):  # the label order depends on the seed alone
+        raise AssertionError("the new hands' test split has another label order")
+    rng = np.random.default_rng([int(seed), NEW_HANDS_STREAM])
+    new = rng.random(len(labels)) < difficulty.new_test_hands
+    return np.where(new[:, None, None], images, seen[0]), labels
 
 
 def _write(out_dir: Path, arrays: dict[str, tuple], chars: Sequence[str],
