@@ -5,7 +5,7 @@ For each model, the same number of optimizer steps (batch 128) is timed, after a
 
 - **ours**: `k49.training.steps.train_one_epoch`, the trainer's own hot loop (uint8 tensor,
   batches by `index_select` of a permutation, normalised per batch, channels_last for conv
-  nets on the CPU, running accuracy tally), set up by `k49.training.setup.build_training`;
+  nets on the CPU, running accuracy tally), set up by `k49.training.components.build_training`;
 - **baseline**: the textbook loop, `DataLoader(TensorDataset(float images in [0, 1], labels),
   batch_size=128, shuffle=True)` (num_workers=0, per-sample `__getitem__` plus
   `default_collate`), NCHW, the same model, optimizer and loss, `loss.item()` per step.
@@ -35,7 +35,7 @@ from k49.models.inference import to_input
 from k49.models.losses import build_loss
 from k49.models.optimizers import build_optimizer
 from k49.runs.config import TrainConfig
-from k49.training.setup import build_training
+from k49.training.components import build_training
 from k49.training.steps import batch_order, train_one_epoch
 from k49.training.tally import Tally
 

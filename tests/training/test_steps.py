@@ -11,8 +11,8 @@ import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
 from k49.runs.config import TrainConfig
-from k49.training import setup
-from k49.training.setup import build_training
+from k49.training import components
+from k49.training.components import build_training
 from k49.training.steps import batch_order, rng, train_one_epoch
 from k49.training.tally import Tally
 
@@ -89,16 +89,16 @@ def test_one_epoch_takes_the_steps_asked_and_tallies_each_image_once():
 
 
 def test_the_optimizer_falls_back_to_foreach_without_fused_kernels(monkeypatch):
-    real = setup.build_optimizer
+    real = components.build_optimizer
 
     def no_fused(name, params, lr, **kwargs):
         if kwargs.get("fused"):
             raise RuntimeError("fused kernels are not supported on this device")
         return real(name, params, lr, **kwargs)
 
-    monkeypatch.setattr(setup, "build_optimizer", no_fused)
+    monkeypatch.setattr(components, "build_optimizer", no_fused)
     config = TrainConfig(model="NN_1_adam").resolved()
     t = build_training(config, 49, np.ones(49), torch.device("cpu"))
     assert t.optimizer.defaults.get("foreach") and not t.optimizer.defaults.get("fused")
-    assert setup.step_kwargs("adam", torch.device("cpu")) == {"fused": True}
-    assert setup.step_kwargs("adadelta", torch.device("cpu")) == {"foreach": True}
+    assert components.step_kwargs("adam", torch.device("cpu")) == {"fused": True}
+    assert components.step_kwargs("adadelta", torch.device("cpu")) == {"foreach": True}

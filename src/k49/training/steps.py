@@ -13,8 +13,8 @@ import torch
 from k49.models.inference import to_input
 from k49.models.resnet import mix_targets, sample_mix
 from k49.runs.config import TrainConfig
+from k49.training.components import Training
 from k49.training.recipe import affine_augment
-from k49.training.setup import Training
 from k49.training.tally import Tally
 
 Stream = Literal["order", "mix", "augment"]

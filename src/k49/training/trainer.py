@@ -30,10 +30,10 @@ from k49.runs.config import TrainConfig
 from k49.runs.provenance import provenance
 from k49.runs.records import Timings, TrainingProgress, history_row
 from k49.runs.rundir import RunDir
+from k49.training.components import Training, build_training
 from k49.training.fit_knn import fit_knn
 from k49.training.monitor import TrainingMonitor
 from k49.training.recipe import build_schedule
-from k49.training.setup import Training, build_training
 from k49.training.split import Split, split_indices
 from k49.training.steps import batch_order, train_one_epoch
 from k49.training.tally import Tally, evaluate_split
