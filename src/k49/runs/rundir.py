@@ -161,17 +161,20 @@ class RunDir:
 
     def train_config(self) -> TrainConfig:
         """The run's TrainConfig, validated."""
-        raw = self.read_config()["config"]
+        return self._validated_config(self.read_config())
+
+    def read_provenance(self) -> Provenance:
+        """config.json as a typed `Provenance`, its config validated."""
+        record = self.read_config()
+        return Provenance.from_dict(record, self._validated_config(record))
+
+    def _validated_config(self, record: dict[str, Any]) -> TrainConfig:
         try:
-            return TrainConfig.model_validate(raw)
+            return TrainConfig.model_validate(record["config"])
         except ValidationError as e:
             raise K49Error(f"{self.file(self.CONFIG)} holds an invalid config "
                            f"({e.errors()[0]['msg']}): delete the run directory and train "
                            "again") from None
-
-    def read_provenance(self) -> Provenance:
-        """config.json as a typed `Provenance`, its config validated."""
-        return Provenance.from_dict(self.read_config(), self.train_config())
 
     def check_config(self, config: TrainConfig) -> None:
         """Refuse to mix two configs in one directory."""
