@@ -22,7 +22,7 @@ from k49.io import write_text
 from k49.models import create_model, get_entry, model_info
 from k49.runs.records import DatasetFacts, Provenance
 from k49.runs.rundir import RunDir
-from k49.training.trained import dataset_spec
+from k49.training.trained import dataset_spec, trained_on_synthetic
 
 #: Version of the dict `model_card` returns; raised when a key changes meaning or goes away.
 SCHEMA = 1
@@ -63,7 +63,7 @@ def model_card(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
         if entry.is_torch else None
     metrics = run.read_metrics() if run.has_metrics else None
     timings = run.read_timings()
-    synthetic = bool(spec.synthetic if data.synthetic is None else data.synthetic)
+    synthetic = trained_on_synthetic(provenance)
     counts, basis = _class_counts(provenance, spec, metrics)
     recall = (metrics or {}).get("per_class", {}).get("recall")
     rarest = [] if counts is None else [

@@ -23,7 +23,7 @@ from k49.errors import K49Error
 from k49.models.inference import predict_proba
 from k49.runs.rundir import RunDir
 from k49.training.fit_knn import predict_proba_chunked
-from k49.training.trained import TrainedModel, load_model
+from k49.training.trained import TrainedModel, load_model, trained_on_synthetic
 
 
 @dataclass
@@ -70,8 +70,7 @@ class Predictor:
 
     @property
     def synthetic(self) -> bool:
-        synthetic = self.provenance.dataset.synthetic
-        return bool(self.spec.synthetic if synthetic is None else synthetic)
+        return trained_on_synthetic(self.provenance)
 
     @property
     def chars(self) -> tuple[str, ...]:

@@ -39,6 +39,13 @@ def dataset_spec(provenance: Provenance) -> DatasetSpec:
     return recorded_spec(provenance.dataset.name, provenance.dataset.title)
 
 
+def trained_on_synthetic(provenance: Provenance) -> bool:
+    """Whether the run trained on synthetic data: as it recorded, else (a run older than the
+    record) as its dataset's spec says."""
+    recorded = provenance.dataset.synthetic
+    return dataset_spec(provenance).synthetic if recorded is None else bool(recorded)
+
+
 def load_run_dataset(run: RunDir, provenance: Provenance) -> Dataset:
     """The run's dataset, offline, refused unless its files are those the run recorded."""
     config = provenance.config
