@@ -12,7 +12,7 @@ import pytest
 from k49.errors import K49Error
 from k49.runs import RunDir
 from k49.study.space import load_space
-from k49.study.sweep import SUMMARY, _pruner, run_sweep
+from k49.study.sweep import SUMMARY, _pruner, run_sweep, summarize
 
 pytestmark = pytest.mark.slow
 
@@ -99,3 +99,22 @@ def test_the_best_are_retrained_with_seeds_and_tested_once(synth_dir, tmp_path):
         assert run.train_config().val_fraction == 0  # the whole training subset
     html = (out / "best" / "report" / "index.html").read_text(encoding="utf-8")
     assert "sweep" in html.lower()
+
+
+def test_a_two_objective_summary_ranks_the_pareto_front(tmp_path):
+    """The front is the report's own (`pareto_numbers`); the best are its trials, the most
+    accurate first."""
+    space = load_space(write(tmp_path, TINY)).model_copy(
+        update={"objectives": ["val_balanced_accuracy", "train_seconds"]})
+    study = optuna.create_study(directions=space.directions)
+    params = {"family": "mlp"}
+    dists = {"family": optuna.distributions.CategoricalDistribution(["mlp", "cnn"])}
+    # (accuracy, seconds): #1 and #3 are beaten by #0; #0, #2 and #4 are the front
+    for values in ([0.9, 10.0], [0.8, 20.0], [0.95, 40.0], [0.85, 50.0], [0.5, 1.0]):
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists,
+                                                  values=values))
+    summary = summarize(study, space, dataset_label="synthetic", synthetic=True,
+                        space_file="s.toml", top=2)
+    assert summary["pareto"] == [2, 0, 4]
+    assert [b["number"] for b in summary["best"]] == [2, 0]
+    assert list(summary)[-3:] == ["best", "pareto", "protocol"]

@@ -26,7 +26,7 @@ from k49.data.load import load_dataset
 from k49.errors import K49Error
 from k49.io import default_threads, write_json
 from k49.models.parametric import FAMILY_ARGS
-from k49.report.aggregate import pareto_front
+from k49.report.sweep_data import pareto_numbers
 from k49.runs.config import TrainConfig
 from k49.runs.rundir import RunDir
 from k49.study.api import StudyResult, run_study
@@ -141,17 +141,9 @@ def summarize(study: optuna.Study, space: SearchSpace, *, dataset_label: str, sy
                 study, evaluator=evaluator(), target=lambda t: -t.values[0])
     except (ValueError, RuntimeError, ZeroDivisionError):
         values = {}  # too few complete trials, or one value only
-    if len(space.objectives) > 1:
-        signs = [1 if d == "maximize" else -1 for d in space.directions[:2]]
-        on_front = pareto_front([-signs[1] * t.values[1] for t in complete],
-                                [signs[0] * t.values[0] for t in complete])
-        front = sorted((complete[i] for i in on_front), key=lambda t: -t.values[0])
-        best, pareto = front[:top], [t.number for t in front]
-    else:
-        best, pareto = sorted(complete, key=lambda t: -t.values[0])[:top], []
     states = {s.name: sum(t.state == s for t in trials) for s in
               (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
-    return {
+    summary = {
         "name": space.name, "space_file": space_file, "objectives": space.objectives,
         "directions": space.directions, "dataset": dataset_label, "synthetic": synthetic,
         "n_trials": len(trials), "states": states,
@@ -161,13 +153,20 @@ def summarize(study: optuna.Study, space: SearchSpace, *, dataset_label: str, sy
                    for t in trials],
         "importance": {"method": method, "target": space.objectives[0],
                        "values": {k: float(v) for k, v in values.items()}},
-        "best": [{"rank": i + 1, "number": t.number, "label": _label(i + 1, t.params, space),
-                  "params": t.params, "values": t.values} for i, t in enumerate(best)],
-        "pareto": pareto,
-        "protocol": (f"{len(trials)} trials, TPE sampler, {space.pruner} pruner; objective: "
-                     f"{' and '.join(space.objectives)}, on the validation split; the test "
-                     "set is never used by the search"),
     }
+    if len(space.objectives) > 1:  # the best are the front's, the report's own front
+        on_front = set(pareto_numbers(summary))
+        front = sorted((t for t in complete if t.number in on_front), key=lambda t: -t.values[0])
+        best, pareto = front[:top], [t.number for t in front]
+    else:
+        best, pareto = sorted(complete, key=lambda t: -t.values[0])[:top], []
+    summary["best"] = [{"rank": i + 1, "number": t.number, "label": _label(i + 1, t.params, space),
+                        "params": t.params, "values": t.values} for i, t in enumerate(best)]
+    summary["pareto"] = pareto
+    summary["protocol"] = (f"{len(trials)} trials, TPE sampler, {space.pruner} pruner; "
+                           f"objective: {' and '.join(space.objectives)}, on the validation "
+                           "split; the test set is never used by the search")
+    return summary
 
 
 def _label(rank: int, params: dict[str, Any], space: SearchSpace) -> str:
