@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import socket
@@ -113,9 +114,22 @@ def free_port():
 
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory):
-    """A data directory holding a small synthetic set (scale 0.01), generated once per session."""
-    data_dir = tmp_path_factory.mktemp("data")
-    generate(data_dir, scale=0.01, seed=0, progress=False)
+    """A data directory holding a small synthetic set (scale 0.01), generated once per test
+    run and shared by every xdist worker. Its files are read-only: a test that needs to change
+    the set copies it first."""
+    shared_root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared_root = shared_root.parent  # the run's folder, above each worker's own
+    data_dir = shared_root / "synthetic-data"
+    with open(shared_root / "synthetic-data.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker generates, the others wait
+        done = shared_root / "synthetic-data.done"
+        if not done.exists():
+            generate(data_dir, scale=0.01, seed=0, progress=False)
+            for file in data_dir.rglob("*"):
+                if file.is_file():
+                    file.chmod(0o444)
+            done.touch()
     return data_dir
 
 
