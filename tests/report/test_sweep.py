@@ -21,7 +21,7 @@ from k49.report.sweep import (
     sweep_findings,
     sweep_section,
 )
-from k49.report.sweep_data import log_scaled, pareto_numbers
+from k49.report.sweep_data import SweepSummary, log_scaled
 from k49.report.sweep_figures import history_figure, parallel_figure
 from k49.viz import THEMES
 from k49.viz import theme as viz_theme
@@ -34,8 +34,8 @@ IMPORTANCE = {"family": 0.41, "lr": 0.22, "batch_norm": 0.12, "optimizer": 0.08,
 ONE_OBJECTIVE = ["sweep_importance", "sweep_history", "sweep_parallel", "sweep_intermediate"]
 
 
-def fake_summary(n: int = 40, two: bool = False, seed: int = 0) -> dict:
-    """A summary as `k49 sweep` writes it: n trials, some pruned, two failed."""
+def fake_json(n: int = 40, two: bool = False, seed: int = 0) -> dict:
+    """A summary's JSON as `k49 sweep` writes it: n trials, some pruned, two failed."""
     rng = np.random.default_rng(seed)
     trials, states = [], {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
     for i in range(n):
@@ -68,13 +68,33 @@ def fake_summary(n: int = 40, two: bool = False, seed: int = 0) -> dict:
                     "accuracy; the test set is never used",
     }
     if two:
-        summary["pareto"] = pareto_numbers(summary)
+        summary["pareto"] = SweepSummary.from_json(summary).pareto_numbers()
     ranked = [t for t in done if not two or t["number"] in summary["pareto"]]
     ranked.sort(key=lambda t: -t["values"][0])
     summary["best"] = [{"rank": i + 1, "number": t["number"], "params": t["params"],
                         "label": f"sweep_{i + 1}_{t['params']['family']}", "values": t["values"]}
                        for i, t in enumerate(ranked[:3])]
     return summary
+
+
+def fake_summary(n: int = 40, two: bool = False, seed: int = 0) -> SweepSummary:
+    return SweepSummary.from_json(fake_json(n, two, seed))
+
+
+def test_the_summary_reads_back_what_it_writes():
+    for data in (fake_json(), fake_json(two=True)):
+        summary = SweepSummary.from_json(data)
+        assert summary.to_json() == data
+        assert SweepSummary.from_json(summary.to_json()) == summary
+
+
+def test_an_old_or_partial_summary_reads_with_defaults():
+    summary = SweepSummary.from_json({"trials": [{"number": 2, "state": "complete",
+                                                  "values": 0.5, "intermediate": {"1": 0.4}},
+                                                 "not a trial"]})
+    assert summary.n_trials == 1 and summary.objectives == ("val_balanced_accuracy",)
+    assert summary.maximize() and summary.best_trial().number == 2
+    assert summary.complete()[0].value() == 0.5 and summary.title("T") == "T — unknown data"
 
 
 def svg_texts(path) -> str:
@@ -127,16 +147,15 @@ def test_two_objectives_add_the_pareto_front(rendered):
     assert list(written) == ONE_OBJECTIVE[:3] + ["sweep_pareto", "sweep_intermediate"]
     text = svg_texts(written["sweep_pareto"][2])  # the dark SVG
     assert "Pareto front" in text and "log scale" in text
-    assert all(f"#{n}" in text for n in summary["pareto"])
+    assert all(f"#{n}" in text for n in summary.pareto)
 
 
 def test_a_synthetic_sweep_is_titled_synthetic_even_if_its_label_is_not():
-    summary = fake_summary()
-    summary["dataset"] = "Synthetic K49-like"
+    summary = fake_summary().replace(dataset="Synthetic K49-like")
     with viz_theme("light"):
         assert history_figure(summary).get_suptitle() == \
             "Sweep history — Synthetic K49-like (synthetic data, not K49)"
-    summary.update(dataset="Kuzushiji-49", synthetic=False)
+    summary = summary.replace(dataset="Kuzushiji-49", synthetic=False)
     with viz_theme("light"):
         assert history_figure(summary).get_suptitle() == "Sweep history — Kuzushiji-49"
 
@@ -149,7 +168,7 @@ def test_parallel_coordinates_show_the_six_most_important_parameters(one_objecti
     assert "validation balanced accuracy" in text  # the colour bar
     with viz_theme("light"):
         ax = parallel_figure(fake_summary()).axes[0]
-    n_complete = sum(t["state"] == "COMPLETE" for t in fake_summary()["trials"])
+    n_complete = sum(t.state == "COMPLETE" for t in fake_summary().trials)
     assert len(ax.lines) == n_complete  # one line per complete trial
 
 
@@ -164,23 +183,21 @@ def test_log_scale_for_rates_and_log_uniform_values_only():
 
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])
 def test_history_best_so_far_follows_the_direction(direction):
-    summary = fake_summary()
-    summary["directions"] = [direction]
+    summary = fake_summary().replace(directions=(direction,))
     with viz_theme("dark"):
         ax = history_figure(summary).axes[0]
     (line,) = [ln for ln in ax.lines if ln.get_label() == "best so far"]
     y = line.get_ydata()
     steps = np.diff(y)
     assert (steps >= 0).all() if direction == "maximize" else (steps <= 0).all()
-    scores = [t["values"][0] for t in summary["trials"] if t["state"] == "COMPLETE"]
+    scores = [t.value() for t in summary.trials if t.state == "COMPLETE"]
     assert y[-1] == (max(scores) if direction == "maximize" else min(scores))
 
 
 # --- text ------------------------------------------------------------------------------------
 
 def test_the_mattered_most_sentence_names_the_top_parameter_and_the_method():
-    summary = fake_summary()
-    summary["importance"]["values"] = {"lr": 0.6, "family": 0.3, "layers": 0.1}
+    summary = fake_summary().replace(importance={"lr": 0.6, "family": 0.3, "layers": 0.1})
     sentence = most_important_sentence(summary)
     assert "lr mattered most" in sentence and "PED-ANOVA" in sentence and "family" in sentence
     lines = sweep_findings(summary)
@@ -194,7 +211,7 @@ def test_findings_describe_the_pareto_front_with_two_objectives():
 
 
 def _all_pruned():
-    s = fake_summary(n=6)
+    s = fake_json(n=6)
     for t in s["trials"]:
         t.update(state="PRUNED", values=None)
     s.update(states={"PRUNED": 6}, best=[], importance={"method": "fANOVA", "values": {}})
@@ -202,7 +219,7 @@ def _all_pruned():
 
 
 def _one_complete():
-    s = fake_summary(n=3)
+    s = fake_json(n=3)
     for t in s["trials"][1:]:
         t.update(state="FAIL", values=None, intermediate={})
     s["trials"][0].update(state="COMPLETE", values=[0.5])
@@ -211,7 +228,7 @@ def _one_complete():
 
 
 def _one_parameter():
-    s = fake_summary(n=12)
+    s = fake_json(n=12)
     for t in s["trials"]:
         t["params"] = {"lr": t["params"]["lr"]}
     for b in s["best"]:
@@ -221,7 +238,7 @@ def _one_parameter():
 
 
 def _no_importance():
-    s = fake_summary(n=12)
+    s = fake_json(n=12)
     s["importance"] = {"method": "PED-ANOVA", "target": "val_balanced_accuracy", "values": {}}
     return s
 
@@ -249,7 +266,7 @@ DEGENERATE = {
 @pytest.mark.parametrize("case", list(DEGENERATE))
 def test_degenerate_sweeps_say_there_is_not_enough_to_rank(case, tmp_path, report_study):
     make, reason, stems = DEGENERATE[case]
-    summary = make()
+    summary = SweepSummary.from_json(make())
     sentence = most_important_sentence(summary)
     assert "not enough to rank" in sentence and reason in sentence
     written = draw(summary, tmp_path / "figures", themes=("dark",))
@@ -263,8 +280,7 @@ def test_degenerate_sweeps_say_there_is_not_enough_to_rank(case, tmp_path, repor
 
 def test_two_objective_sweep_computes_a_missing_pareto_front():
     summary = fake_summary(two=True)
-    front = summary["pareto"]
-    assert front and pareto_numbers({**summary, "pareto": []}) == front
+    assert summary.pareto and summary.replace(pareto=()).pareto_numbers() == list(summary.pareto)
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -278,8 +294,9 @@ def report_study(tmp_path_factory):
 @pytest.fixture(scope="module")
 def rendered(report_study, tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "report"
-    summary = fake_summary(two=True)
-    summary["best"][0]["label"] = "NN_1_sgd"  # retrained and in the results
+    data = fake_json(two=True)
+    data["best"][0]["label"] = "NN_1_sgd"  # retrained and in the results
+    summary = SweepSummary.from_json(data)
     swept = draw(summary, out / "figures")
     section = sweep_section(summary, swept, tested=report_study.labels())
     html, md = render_report(report_study, tiny_figures(out), {}, sweep_findings(summary), {},
@@ -301,8 +318,8 @@ def test_the_html_has_a_sweep_section_with_ranking_sentence_figures_and_table(re
         assert 'class="theme-light"' in fig and 'class="theme-dark"' in fig
         assert fig.count("data:image/png;base64,") == 2
     assert '<table id="sweep-best">' in section
-    for b in rendered["summary"]["best"]:
-        assert f"#{b['number']}</td>" in section
+    for b in rendered["summary"].best:
+        assert f"#{b.number}</td>" in section
     assert "NN_1_sgd ✓" in section and "results above" in section
 
 

@@ -3,6 +3,7 @@ its importance ranking."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import optuna
 import pytest
 
 from k49.errors import K49Error
+from k49.report.sweep_data import SweepSummary
 from k49.runs import RunDir
 from k49.study.space import load_space
 from k49.study.sweep import SUMMARY, _pruner, run_sweep, summarize
@@ -71,27 +73,27 @@ def test_a_tiny_sweep_uses_validation_only_ranks_and_continues(synth_dir, tmp_pa
     out = tmp_path / "sweep"
     summary, result = run_sweep(space, trials=6, out=out, data_dir=synth_dir, retrain=False,
                                 quiet=True)
-    assert result is None and summary["n_trials"] == 6
-    assert summary["states"]["COMPLETE"] + summary["states"]["PRUNED"] == 6
-    assert summary["importance"]["method"] == "PED-ANOVA"
-    assert set(summary["importance"]["values"]) <= {"family", "layers", "units", "filters",
-                                                    "lr", "epochs"}
-    assert summary["best"][0]["values"][0] == max(
-        t["values"][0] for t in summary["trials"] if t["state"] == "COMPLETE")
-    assert (out / SUMMARY).exists() and (out / "study.db").exists()
+    assert result is None and summary.n_trials == 6
+    assert summary.states["COMPLETE"] + summary.states["PRUNED"] == 6
+    assert summary.importance_method == "PED-ANOVA"
+    assert set(summary.importance) <= {"family", "layers", "units", "filters", "lr", "epochs"}
+    assert summary.best[0].values[0] == max(t.value() for t in summary.complete())
+    assert (out / "study.db").exists()
+    written = json.loads((out / SUMMARY).read_text(encoding="utf-8"))
+    assert SweepSummary.from_json(written) == summary
     # The test set is never touched by the search.
     for folder in (out / "trials").iterdir():
         assert not RunDir(folder).has_predictions
     again, _ = run_sweep(space, trials=6, out=out, data_dir=synth_dir, retrain=False,
                          quiet=True)
-    assert again["n_trials"] == 6  # the study was found again and was already done
+    assert again.n_trials == 6  # the study was found again and was already done
 
 
 def test_the_best_are_retrained_with_seeds_and_tested_once(synth_dir, tmp_path):
     out = tmp_path / "sweep"
     summary, result = run_sweep(write(tmp_path, TINY), trials=3, out=out, data_dir=synth_dir,
                                 top=1, seeds=[0, 1], quiet=True)
-    label = summary["best"][0]["label"]
+    label = summary.best[0].label
     assert [(r["label"], r["status"]) for r in result.runs] == [(label, "done")] * 2
     for seed in (0, 1):
         run = RunDir(out / "best" / label / f"seed-{seed}")
@@ -115,6 +117,6 @@ def test_a_two_objective_summary_ranks_the_pareto_front(tmp_path):
                                                   values=values))
     summary = summarize(study, space, dataset_label="synthetic", synthetic=True,
                         space_file="s.toml", top=2)
-    assert summary["pareto"] == [2, 0, 4]
-    assert [b["number"] for b in summary["best"]] == [2, 0]
-    assert list(summary)[-3:] == ["best", "pareto", "protocol"]
+    assert summary.pareto == (2, 0, 4)
+    assert [b.number for b in summary.best] == [2, 0]
+    assert list(summary.to_json())[-3:] == ["best", "pareto", "protocol"]

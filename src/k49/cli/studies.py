@@ -115,15 +115,12 @@ def sweep_cmd(
         str(space), trials=trials, timeout=timeout, out=out, jobs=jobs, storage=storage,
         study_name=study, dataset=dataset, data_dir=resolve_data_dir(data_dir),
         seeds=parse_seeds(seeds), top=top, importance=importance, retrain=retrain, quiet=quiet)
-    states = ", ".join(f"{v} {k.lower()}" for k, v in summary["states"].items())
-    console.print(f"sweep {summary['name']}: {summary['n_trials']} trials ({states})",
-                  highlight=False)
-    ranking = summary["importance"]["values"]
+    console.print(f"sweep {summary.name}: {summary.counts()}", highlight=False, markup=False)
+    ranking = summary.ranking()
     if ranking:
-        top_param = next(iter(ranking))
-        console.print(f"{summary['importance']['method']} importance: " + ", ".join(
-            f"{k} {v:.2f}" for k, v in ranking.items()) + f"; {top_param} mattered most "
-            f"({summary['dataset']})", highlight=False)
+        console.print(f"{summary.importance_method} importance: " + ", ".join(
+            f"{k} {v:.2f}" for k, v in ranking) + f"; {ranking[0][0]} mattered most "
+            f"({summary.dataset})", highlight=False, markup=False)
     if result is not None:
         _print_study(result)
 

@@ -19,6 +19,7 @@ from k49.report.figures import figure_captions, report_figures
 from k49.report.findings import findings
 from k49.report.render import render_report, write_summary
 from k49.report.sweep import sweep_figures, sweep_findings, sweep_section
+from k49.report.sweep_data import SweepSummary
 from k49.report.time_table import time_to_accuracy_rows, write_time_to_accuracy
 
 
@@ -70,14 +71,14 @@ def _notes(study: Study, seconds: dict[str, float], compared: dict[str, Any]) ->
 
 def build_report(root: str | os.PathLike, *, recompute: bool = False,
                  extra_notes: dict[str, Any] | None = None,
-                 sweep: dict[str, Any] | None = None) -> dict[str, Any]:
+                 sweep: SweepSummary | None = None) -> dict[str, Any]:
     """Write ROOT/report/{index.html, README.md, comparisons.json, figures/},
     ROOT/summary.{csv,json} and ROOT/time_to_accuracy.csv (see `k49.report.time_table`).
 
     comparisons.json holds every comparison's numbers (see `k49.report.comparisons`): each
     interval and p-value of the findings can be recomputed from it and the runs' predictions.
 
-    `sweep`, a sweep summary (see `k49.report.sweep`), adds its figures (sweep_*), findings and
+    `sweep`, a `SweepSummary` (see `k49.report.sweep_data`), adds its figures (sweep_*), findings and
     a "Sweep" section.
     """
     root = Path(root)

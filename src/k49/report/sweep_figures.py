@@ -1,4 +1,4 @@
-"""The sweep's figures, drawn from the sweep summary (a plain dict, see `k49.report.sweep`), and
+"""The sweep's figures, drawn from the sweep summary (`k49.report.sweep_data.SweepSummary`), and
 registered like every figure of the report (`source="sweep"`), each with its caption.
 
 Each `*_figure(summary)` returns a `Figure` drawn under the current theme (`k49.viz.save_figure`
@@ -30,27 +30,13 @@ from k49.report.figures.style import (
     subtitle,
 )
 from k49.report.sweep_data import (
-    Summary,
-    best,
-    complete,
-    counts,
+    SweepSummary,
     format_objective,
     format_param,
-    importance_method,
-    importance_target,
-    intermediate,
     is_fraction,
     is_numeric,
     log_scaled,
-    maximize,
     objective_name,
-    objectives,
-    param_names,
-    pareto_numbers,
-    ranking,
-    title,
-    trials,
-    value,
 )
 from k49.viz import CYCLE, new_figure
 
@@ -63,10 +49,10 @@ def _percent_axis(ax, key: str, axis: str = "y") -> None:
         (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentFormatter(1.0, 0))
 
 
-def importance_figure(summary: Summary) -> Figure:
+def importance_figure(summary: SweepSummary) -> Figure:
     """Horizontal bars of each hyperparameter's importance, the most important on top."""
-    rank = ranking(summary)
-    imp = summary.get("importance") or {}
+    rank = summary.ranking()
+    method = summary.importance_method
     names, vals = [n for n, _ in rank][::-1], np.array([v for _, v in rank][::-1])
     fig = new_figure(figsize=(6.5, max(2.4, 0.42 * len(rank) + 1.4)))
     ax = fig.add_subplot()
@@ -78,38 +64,36 @@ def importance_figure(summary: Summary) -> Figure:
         ax.text(v + 0.01 * top, yi, f"{v:.3f}", va="center", fontsize="small")
     ax.set_yticks(y, names)
     ax.set_xlim(0, top * 1.15 or 1)
-    ax.set_xlabel(f"importance ({imp.get('method', 'unknown method')})")
+    ax.set_xlabel(f"importance ({method})")
     ax.xaxis.grid(True)
     ax.set_axisbelow(True)
-    subtitle(ax, f"{imp.get('method', 'importance')} for "
-                 f"{objective_name(imp.get('target') or objectives(summary)[0])}, over "
-                 f"{len(complete(summary))} complete trials")
-    fig.suptitle(title(summary, f"Hyperparameter importance ({imp.get('method', '?')})"))
+    subtitle(ax, f"{method} for {summary.target_name()}, over "
+                 f"{len(summary.complete())} complete trials")
+    fig.suptitle(summary.title(f"Hyperparameter importance ({method})"))
     return finish(fig)
 
 
-def history_figure(summary: Summary) -> Figure:
+def history_figure(summary: SweepSummary) -> Figure:
     """Objective 1 per trial: complete trials as dots, pruned as faint x, the best so far."""
-    key = objectives(summary)[0]
-    done = complete(summary)
+    key = summary.objectives[0]
+    done = summary.complete()
     fig = new_figure(figsize=(6.5, 4.2))
     ax = fig.add_subplot()
-    pruned = [(t["number"], s[-1]) for t in trials(summary, "PRUNED")
-              if len(s := intermediate(t)[1])]
+    pruned = [(t.number, s[-1]) for t in summary.trials_in("PRUNED") if len(s := t.epochs()[1])]
     if pruned:
         px, py = zip(*pruned, strict=True)
         ax.scatter(px, py, marker="x", s=18, color=muted(), alpha=0.5, linewidths=0.9,
                    label="pruned (score when stopped)")
     if done:
-        x = np.array([t["number"] for t in done], dtype=float)
-        y = np.array([value(t) for t in done])
+        x = np.array([t.number for t in done], dtype=float)
+        y = np.array([t.value() for t in done])
         ax.scatter(x, y, s=20, color=CYCLE[0], zorder=3, label="complete")
-        acc = np.maximum.accumulate if maximize(summary) else np.minimum.accumulate
-        last = max([t.get("number", 0) for t in trials(summary)] + [x[-1]])
+        acc = np.maximum.accumulate if summary.maximize() else np.minimum.accumulate
+        last = max([t.number for t in summary.trials] + [x[-1]])
         ax.step(np.append(x, last), np.append(acc(y), acc(y)[-1]), where="post",
                 color=CYCLE[1], lw=1.6, zorder=2, label="best so far")
-        b = best(summary)
-        note = f"best {format_objective(key, value(b))} (trial {b['number']})"
+        b = summary.best_trial()
+        note = f"best {format_objective(key, b.value())} (trial {b.number})"
     else:
         note = "no complete trial"
     ax.set_xlabel("trial")
@@ -120,8 +104,8 @@ def history_figure(summary: Summary) -> Figure:
     ax.set_axisbelow(True)
     if done or pruned:
         ax.legend(fontsize="small", loc="best")
-    subtitle(ax, f"{counts(summary)}; {note}")
-    fig.suptitle(title(summary, "Sweep history"))
+    subtitle(ax, f"{summary.counts()}; {note}")
+    fig.suptitle(summary.title("Sweep history"))
     return finish(fig)
 
 
@@ -150,18 +134,18 @@ def _axis(vals: list[Any], jitter: np.ndarray,
     return h, [(p, c) for c, p in pos.items()]
 
 
-def parallel_figure(summary: Summary) -> Figure:
+def parallel_figure(summary: SweepSummary) -> Figure:
     """Parallel coordinates of the complete trials over the most important parameters,
     each line coloured by objective 1."""
-    key = objectives(summary)[0]
-    done = complete(summary)
-    names = param_names(summary)[:PARALLEL_AXES]
-    imp = dict(ranking(summary))
-    scores = np.array([value(t) for t in done])
-    sign = 1 if maximize(summary) else -1
+    key = summary.objectives[0]
+    done = summary.complete()
+    names = summary.param_names()[:PARALLEL_AXES]
+    imp = dict(summary.ranking())
+    scores = np.array([t.value() for t in done])
+    sign = 1 if summary.maximize() else -1
     order = np.argsort(sign * scores, kind="stable")  # the best drawn last, on top
     jitter = (np.random.default_rng(0).random(len(done)) - 0.5) * 0.04
-    axes = [_axis([(t.get("params") or {}).get(n) for t in done], jitter, n) for n in names]
+    axes = [_axis([t.params.get(n) for t in done], jitter, n) for n in names]
     k = len(names)
     fig = new_figure(figsize=(max(6.5, 1.3 * k + 2.2), 4.6))
     ax = fig.add_subplot()
@@ -192,32 +176,32 @@ def parallel_figure(summary: Summary) -> Figure:
     bar.set_label(objective_name(key))
     if is_fraction(key):
         bar.ax.yaxis.set_major_formatter(PercentFormatter(1.0, 0))
-    extra = f" (the {k} most important of {len(param_names(summary))})" \
-        if len(param_names(summary)) > k else ""
+    searched = len(summary.param_names())
+    extra = f" (the {k} most important of {searched})" if searched > k else ""
     subtitle(ax, f"{len(done)} complete trials{extra}; "
                  f"under each axis: its importance" if imp else f"{len(done)} complete trials")
-    fig.suptitle(title(summary, "Hyperparameters of each trial"))
+    fig.suptitle(summary.title("Hyperparameters of each trial"))
     return finish(fig)
 
 
-def pareto_figure(summary: Summary) -> Figure:
+def pareto_figure(summary: SweepSummary) -> Figure:
     """Objective 1 against objective 2 (log x) for every complete trial, the front joined."""
-    k1, k2 = objectives(summary)[:2]
-    pts = [t for t in complete(summary) if value(t, 1) is not None]
-    front_ids = set(pareto_numbers(summary))
-    front = sorted((t for t in pts if t["number"] in front_ids), key=lambda t: value(t, 1))
+    k1, k2 = summary.objectives[:2]
+    pts = [t for t in summary.complete() if t.value(1) is not None]
+    front_ids = set(summary.pareto_numbers())
+    front = sorted((t for t in pts if t.number in front_ids), key=lambda t: t.value(1))
     fig = new_figure(figsize=(6.5, 4.4))
     ax = fig.add_subplot()
-    ax.scatter([value(t, 1) for t in pts], [value(t) for t in pts], s=18, color=CYCLE[0],
+    ax.scatter([t.value(1) for t in pts], [t.value() for t in pts], s=18, color=CYCLE[0],
                alpha=0.55, label="complete trial")
     if front:
-        fx, fy = [value(t, 1) for t in front], [value(t) for t in front]
+        fx, fy = [t.value(1) for t in front], [t.value() for t in front]
         ax.plot(fx, fy, drawstyle="steps-post", color=CYCLE[1], lw=1.4, zorder=2)
         ax.scatter(fx, fy, s=34, color=CYCLE[1], zorder=3, label="Pareto front")
         for t, x, y in zip(front, fx, fy, strict=True):
-            ax.annotate(f"#{t['number']}", (x, y), xytext=(4, 4), textcoords="offset points",
+            ax.annotate(f"#{t.number}", (x, y), xytext=(4, 4), textcoords="offset points",
                         fontsize=7, color=CYCLE[1])
-    if pts and all(value(t, 1) > 0 for t in pts):
+    if pts and all(t.value(1) > 0 for t in pts):
         log_axis(ax, "x", subs=(1.0, 2.0, 3.0, 5.0))
     how = [u for u, on in (("s", "seconds" in k2), ("log scale", ax.get_xscale() == "log")) if on]
     ax.set_xlabel(objective_name(k2) + (f" ({', '.join(how)})" if how else ""))
@@ -227,27 +211,27 @@ def pareto_figure(summary: Summary) -> Figure:
     ax.set_axisbelow(True)
     ax.legend(fontsize="small", loc="lower right")
     subtitle(ax, f"{len(pts)} complete trials, {len(front)} on the front")
-    fig.suptitle(title(summary, "Accuracy against training cost"))
+    fig.suptitle(summary.title("Accuracy against training cost"))
     return finish(fig)
 
 
-def intermediate_figure(summary: Summary) -> Figure:
+def intermediate_figure(summary: SweepSummary) -> Figure:
     """Per-epoch validation scores of every trial; pruned trials faint, the best in bold."""
     fig = new_figure(figsize=(6.5, 4.2))
     ax = fig.add_subplot()
-    b = best(summary)
-    best_no = b["number"] if b else None
+    b = summary.best_trial()
+    best_no = b.number if b else None
     for state, colour, alpha, lw in (("PRUNED", muted(), 0.35, 0.8),
                                      ("COMPLETE", CYCLE[0], 0.6, 1.0)):
-        for t in trials(summary, state):
-            x, y = intermediate(t)
-            if not len(x) or t["number"] == best_no:
+        for t in summary.trials_in(state):
+            x, y = t.epochs()
+            if not len(x) or t.number == best_no:
                 continue
             ax.plot(x, y, color=colour, alpha=alpha, lw=lw)
             if state == "PRUNED":
                 ax.plot(x[-1:], y[-1:], "x", color=colour, alpha=0.6, ms=4)
-    if b is not None and len(intermediate(b)[0]):
-        ax.plot(*intermediate(b), color=CYCLE[1], lw=2.2, marker="o", ms=3, zorder=3)
+    if b is not None and len(b.epochs()[0]):
+        ax.plot(*b.epochs(), color=CYCLE[1], lw=2.2, marker="o", ms=3, zorder=3)
     ax.legend(handles=[Line2D([], [], color=CYCLE[0], label="complete"),
                        Line2D([], [], color=muted(), marker="x", ms=4, label="pruned"),
                        Line2D([], [], color=CYCLE[1], lw=2.2,
@@ -259,56 +243,56 @@ def intermediate_figure(summary: Summary) -> Figure:
     _percent_axis(ax, "val_balanced_accuracy")
     ax.yaxis.grid(True)
     ax.set_axisbelow(True)
-    subtitle(ax, counts(summary))
-    fig.suptitle(title(summary, "Validation score per epoch of each trial"))
+    subtitle(ax, summary.counts())
+    fig.suptitle(summary.title("Validation score per epoch of each trial"))
     return finish(fig)
 
 
 # --- the registered sweep figures, in the section's order: when each is drawn, its caption ---
 
-def _first(summary: Summary) -> str:
-    return objective_name(objectives(summary)[0])
+def _first(summary: SweepSummary) -> str:
+    return objective_name(summary.objectives[0])
 
 
-def _has_epochs(summary: Summary) -> bool:
-    return any(len(intermediate(t)[0]) for t in trials(summary))
+def _has_epochs(summary: SweepSummary) -> bool:
+    return any(len(t.epochs()[0]) for t in summary.trials)
 
 
 @figure("sweep_importance", source="sweep", caption=lambda s: (
-    f"Importance of each hyperparameter for the {importance_target(s)}, by "
-    f"{importance_method(s)} over the complete trials: the longer the bar, the more the "
+    f"Importance of each hyperparameter for the {s.target_name()}, by "
+    f"{s.importance_method} over the complete trials: the longer the bar, the more the "
     "parameter mattered."))
-def sweep_importance(summary: Summary) -> Maker | None:
-    return partial(importance_figure, summary) if ranking(summary) else None
+def sweep_importance(summary: SweepSummary) -> Maker | None:
+    return partial(importance_figure, summary) if summary.ranking() else None
 
 
 @figure("sweep_history", source="sweep", caption=lambda s: (
     f"The {_first(s)} of each trial in the order they ran (dots: complete; faint x: pruned, "
     "at their score when stopped), and the best so far."))
-def sweep_history(summary: Summary) -> Maker | None:
-    drawable = bool(complete(summary)) or _has_epochs(summary)
+def sweep_history(summary: SweepSummary) -> Maker | None:
+    drawable = bool(summary.complete()) or _has_epochs(summary)
     return partial(history_figure, summary) if drawable else None
 
 
 @figure("sweep_parallel", source="sweep", caption=lambda s: (
     "Parallel coordinates: each line is one complete trial through its hyperparameter values, "
     f"coloured by its {_first(s)}."))
-def sweep_parallel(summary: Summary) -> Maker | None:
-    drawable = bool(complete(summary)) and bool(param_names(summary))
+def sweep_parallel(summary: SweepSummary) -> Maker | None:
+    drawable = bool(summary.complete()) and bool(summary.param_names())
     return partial(parallel_figure, summary) if drawable else None
 
 
 @figure("sweep_pareto", source="sweep", caption=lambda s: (
-    f"The {_first(s)} against the {objective_name(objectives(s)[-1])} of every complete trial; "
+    f"The {_first(s)} against the {objective_name(s.objectives[-1])} of every complete trial; "
     "the Pareto front (trials no other beats on both) is joined."))
-def sweep_pareto(summary: Summary) -> Maker | None:
-    drawable = len(objectives(summary)) > 1 and any(value(t, 1) is not None
-                                                    for t in complete(summary))
+def sweep_pareto(summary: SweepSummary) -> Maker | None:
+    drawable = len(summary.objectives) > 1 and any(t.value(1) is not None
+                                                   for t in summary.complete())
     return partial(pareto_figure, summary) if drawable else None
 
 
 @figure("sweep_intermediate", source="sweep", caption=(
     "Validation balanced accuracy after each epoch of every trial: pruned trials, faint, were "
     "stopped early; the best is in bold."))
-def sweep_intermediate(summary: Summary) -> Maker | None:
+def sweep_intermediate(summary: SweepSummary) -> Maker | None:
     return partial(intermediate_figure, summary) if _has_epochs(summary) else None

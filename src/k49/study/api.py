@@ -16,6 +16,7 @@ from k49.data.figures import dataset_figures
 from k49.data.load import load_dataset
 from k49.models import get_entry
 from k49.report.build import build_report
+from k49.report.sweep_data import SweepSummary
 from k49.study.queue import DEFAULT_STUDY
 from k49.study.runner import run_suite
 from k49.study.suites import Suite, SuiteModel, builtin_suite, load_suite, plan
@@ -52,7 +53,7 @@ def _data_dir(data_dir: str | os.PathLike | None) -> str:
 
 def write_report(root: str | os.PathLike, *, recompute: bool = False, quiet: bool = False,
                  extra_notes: dict[str, Any] | None = None,
-                 sweep: dict[str, Any] | None = None) -> dict[str, Any]:
+                 sweep: SweepSummary | None = None) -> dict[str, Any]:
     """Evaluate every run under `root` and write its report (see `build_report`), with a
     sweep's section when its summary is given."""
     with Console(stderr=True, quiet=quiet).status("evaluating runs and drawing the report"):
@@ -64,7 +65,7 @@ def run_study(suite: str | Suite = "seed", *, seeds: list[int] | None = None,
               data_dir: str | os.PathLike | None = None, quiet: bool = False,
               make_report: bool = True, extra_notes: dict[str, Any] | None = None,
               storage: str | None = None, study_name: str = DEFAULT_STUDY,
-              sweep: dict[str, Any] | None = None, artifacts: str | None = None,
+              sweep: SweepSummary | None = None, artifacts: str | None = None,
               **overrides: Any) -> StudyResult:
     """Train every model x seed of `suite` (a built-in name or a TOML file) into
     OUT/<label>/seed-<n>/, skipping complete runs and resuming interrupted ones, then write

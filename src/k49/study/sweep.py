@@ -26,7 +26,7 @@ from k49.data.load import load_dataset
 from k49.errors import K49Error
 from k49.io import default_threads, write_json
 from k49.models.parametric import FAMILY_ARGS
-from k49.report.sweep_data import pareto_numbers
+from k49.report.sweep_data import BestTrial, SweepSummary, SweepTrial
 from k49.runs.config import TrainConfig
 from k49.runs.rundir import RunDir
 from k49.study.api import StudyResult, run_study
@@ -127,8 +127,8 @@ def _optimize(space_file: str, url: str, name: str, out: Path, base: dict[str, A
 
 
 def summarize(study: optuna.Study, space: SearchSpace, *, dataset_label: str, synthetic: bool,
-              space_file: str, top: int, importance: str = "ped-anova") -> dict[str, Any]:
-    """The sweep summary the report draws from (see report/sweep.py)."""
+              space_file: str, top: int, importance: str = "ped-anova") -> SweepSummary:
+    """The sweep summary the report draws from (`k49.report.sweep_data.SweepSummary`)."""
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     method, evaluator = IMPORTANCE[importance]
@@ -143,47 +143,47 @@ def summarize(study: optuna.Study, space: SearchSpace, *, dataset_label: str, sy
         values = {}  # too few complete trials, or one value only
     states = {s.name: sum(t.state == s for t in trials) for s in
               (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
-    summary = {
-        "name": space.name, "space_file": space_file, "objectives": space.objectives,
-        "directions": space.directions, "dataset": dataset_label, "synthetic": synthetic,
-        "n_trials": len(trials), "states": states,
-        "trials": [{"number": t.number, "state": t.state.name, "values": t.values,
-                    "params": t.params, "seconds": t.user_attrs.get("seconds"),
-                    "intermediate": {str(k): v for k, v in t.intermediate_values.items()}}
-                   for t in trials],
-        "importance": {"method": method, "target": space.objectives[0],
-                       "values": {k: float(v) for k, v in values.items()}},
-    }
+    summary = SweepSummary(
+        name=space.name, space_file=space_file, objectives=tuple(space.objectives),
+        directions=tuple(space.directions), dataset=dataset_label, synthetic=synthetic,
+        n_trials=len(trials), states=states,
+        trials=tuple(SweepTrial(number=t.number, state=t.state.name, values=None if t.values is None
+                                else tuple(t.values), params=t.params,
+                                seconds=t.user_attrs.get("seconds"),
+                                intermediate=dict(t.intermediate_values)) for t in trials),
+        importance_method=method, importance_target=space.objectives[0],
+        importance={k: float(v) for k, v in values.items()},
+        protocol=(f"{len(trials)} trials, TPE sampler, {space.pruner} pruner; objective: "
+                  f"{' and '.join(space.objectives)}, on the validation split; the test set "
+                  "is never used by the search"))
     if len(space.objectives) > 1:  # the best are the front's, the report's own front
-        on_front = set(pareto_numbers(summary))
+        on_front = set(summary.pareto_numbers())
         front = sorted((t for t in complete if t.number in on_front), key=lambda t: -t.values[0])
-        best, pareto = front[:top], [t.number for t in front]
+        best, pareto = front[:top], tuple(t.number for t in front)
     else:
-        best, pareto = sorted(complete, key=lambda t: -t.values[0])[:top], []
-    summary["best"] = [{"rank": i + 1, "number": t.number, "label": _label(i + 1, t.params, space),
-                        "params": t.params, "values": t.values} for i, t in enumerate(best)]
-    summary["pareto"] = pareto
-    summary["protocol"] = (f"{len(trials)} trials, TPE sampler, {space.pruner} pruner; "
-                           f"objective: {' and '.join(space.objectives)}, on the validation "
-                           "split; the test set is never used by the search")
-    return summary
+        best, pareto = sorted(complete, key=lambda t: -t.values[0])[:top], ()
+    return summary.replace(
+        best=tuple(BestTrial(rank=i + 1, number=t.number, label=_label(i + 1, t.params, space),
+                             params=t.params, values=tuple(t.values))
+                   for i, t in enumerate(best)),
+        pareto=pareto)
 
 
 def _label(rank: int, params: dict[str, Any], space: SearchSpace) -> str:
     return f"sweep_{rank}_{params.get('family', space.fixed.get('model', 'model'))}"
 
 
-def _retrain_suite(summary: dict[str, Any], space: SearchSpace) -> Suite:
+def _retrain_suite(summary: SweepSummary, space: SearchSpace) -> Suite:
     """The best configurations as a suite, trained on the whole training subset (no
     validation hold-out)."""
     models = []
-    for best in summary["best"]:
-        params = dict(best["params"])
+    for best in summary.best:
+        params = dict(best.params)
         model = params.pop("family", space.fixed.get("model"))
         args = {k: params.pop(k) for k in list(params) if k in MODEL_PARAMS}
         args = {k: v for k, v in args.items() if k in FAMILY_ARGS.get(model, {})}
         fixed = {k: v for k, v in space.fixed.items() if k not in ("model", "val_fraction")}
-        models.append(SuiteModel(name=model, label=best["label"], val_fraction=0.0,
+        models.append(SuiteModel(name=model, label=best.label, val_fraction=0.0,
                                  model_args=args, **{**fixed, **params}))
     return Suite(name=f"sweep-{space.name}", models=models)
 
@@ -193,7 +193,7 @@ def run_sweep(space_file: str, *, trials: int = 40, timeout: float | None = None
               study_name: str | None = None, dataset: str = "synthetic",
               data_dir: str | os.PathLike | None = None, seeds: list[int] | None = None,
               top: int = 3, importance: str = "ped-anova", retrain: bool = True,
-              quiet: bool = False) -> tuple[dict[str, Any], StudyResult | None]:
+              quiet: bool = False) -> tuple[SweepSummary, StudyResult | None]:
     """Search, summarise into OUT/sweep.json, retrain the best into OUT/best and report."""
     if trials < 1 or jobs < 1 or top < 1:
         raise K49Error("--trials, --jobs and --top must be at least 1")
@@ -220,11 +220,11 @@ def run_sweep(space_file: str, *, trials: int = 40, timeout: float | None = None
     spec = get_spec(ds.name)
     summary = summarize(study, space, dataset_label=spec.label(), synthetic=spec.synthetic,
                         space_file=str(space_file), top=top, importance=importance)
-    write_json(out / SUMMARY, summary)
-    if not retrain or not summary["best"]:
+    write_json(out / SUMMARY, summary.to_json())
+    if not retrain or not summary.best:
         return summary, None
     result = run_study(_retrain_suite(summary, space), seeds=seeds or [0, 1, 2],
                        out=out / "best", jobs=jobs, data_dir=ds.data_dir, quiet=quiet,
                        storage=storage, study_name=f"{name}-best", sweep=summary,
-                       extra_notes={"sweep": summary["protocol"]}, dataset=ds.name)
+                       extra_notes={"sweep": summary.protocol}, dataset=ds.name)
     return summary, result
