@@ -6,6 +6,7 @@ this 2-core CPU, importing k49.study.api against k49.runs.config).
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -26,6 +27,7 @@ from k49.cli.app import (
     resolve_data_dir,
     training_options,
 )
+from k49.console import styled
 from k49.errors import K49Error
 from k49.models import list_models, model_info
 from k49.runs.config import TrainConfig, describe
@@ -114,8 +116,8 @@ UsageError, ClickException = _CLICK["UsageError"], _CLICK["ClickException"]
 
 
 def _fail(message: str, code: int) -> None:
-    err_console.print(f"[bold red]error:[/] {' '.join(message.split())}", highlight=False,
-                      soft_wrap=True)
+    one_line = re.sub(r"\s*\n\s*", " ", message.strip())  # user text keeps its spaces
+    err_console.print(styled(("error:", "bold red"), " " + one_line), soft_wrap=True)
     sys.exit(code)
 
 

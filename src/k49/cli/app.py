@@ -14,9 +14,9 @@ from typing import Annotated, Any, get_args
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
 from k49 import __version__
+from k49.console import terminal
 from k49.data.datasets import default_data_dir, get_spec
 from k49.data.fetch import base_urls_from
 from k49.errors import K49Error
@@ -33,8 +33,8 @@ app.add_typer(data_app, name="data")
 study_app = typer.Typer(help="Inspect a study shared by workers.", no_args_is_help=True)
 app.add_typer(study_app, name="study")
 
-console = Console()
-err_console = Console(stderr=True)
+console = terminal()
+err_console = terminal(stderr=True)
 
 # Options shared by every command that reads data.
 DataDir = Annotated[

@@ -20,6 +20,7 @@ from k49.cli.app import (
     mirror_urls,
     resolve_data_dir,
 )
+from k49.console import styled
 from k49.data.datasets import REAL_SAMPLE, get_spec
 from k49.data.fetch import fetch
 from k49.data.figures import dataset_figures
@@ -38,7 +39,8 @@ def data_fetch(
     """Download a real dataset (k49 or kmnist), verify md5 and size, and cache it."""
     spec = get_spec(dataset)
     paths = fetch(dataset, resolve_data_dir(data_dir), base_urls=mirror_urls(dataset, base_url))
-    console.print(f"[green]{spec.title}[/] verified in {Path(next(iter(paths.values()))).parent}")
+    console.print(styled((spec.title, "green"),
+                         f" verified in {Path(next(iter(paths.values()))).parent}"), soft_wrap=True)
 
 
 @data_app.command("synth")
@@ -115,14 +117,14 @@ def data_info(
     files.add_column("status")
     for name, status in info["files"].items():
         colour = "green" if status in ("verified", "generated", "present") else "red"
-        files.add_row(name, f"[{colour}]{status}[/]")
+        files.add_row(name, styled((status, colour)))
     console.print(files)
     bad = [name for name, status in info["files"].items() if status in _BAD_FILE]
     synth = info.get("synthetic_info") or {}
     if synth.get("summary"):
         console.print(f"synthetic set {synth['summary']}", highlight=False)
     if synth.get("font_warning"):
-        console.print(f"[yellow]warning:[/] {synth['font_warning']}", highlight=False)
+        console.print(styled(("warning:", "yellow"), f" {synth['font_warning']}"))
     if bad:
         raise K49Error(f"{', '.join(bad)} in {info['dir']} fail verification: fetch them again "
                        f"with `k49 data fetch --dataset {dataset}`")

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from k49.cli.app import Device, JsonOut, app, console, err_console
+from k49.console import styled
 
 TopK = Annotated[int, typer.Option("--top-k", "-k", min=1,
                                    help="How many classes to show per image.")]
@@ -41,18 +42,17 @@ def predict_cmd(
                           for file, p, error in results], indent=2, ensure_ascii=False))
     else:
         if predictor.synthetic:
-            console.print(
-                f"[yellow]warning:[/] {predictor.label} was trained on synthetic data, not K49: "
-                "its predictions on real kuzushiji are unreliable", highlight=False,
-                soft_wrap=True)
+            console.print(styled(
+                ("warning:", "yellow"), f" {predictor.label} was trained on synthetic data, not "
+                "K49: its predictions on real kuzushiji are unreliable"), soft_wrap=True)
         for file, prediction, _ in results:
             if prediction is None:
                 continue
-            console.print(f"[bold]{file}[/]", highlight=False, soft_wrap=True)
+            console.print(styled((str(file), "bold")), soft_wrap=True)
             for rank, t in enumerate(prediction.top, 1):
                 console.print(f"  {rank:>2}. {t['char']} {t['codepoint']:<7} class {t['class']:>2}"
                               f"  {100 * t['probability']:6.2f}%", highlight=False)
     for _, error in failed:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        err_console.print(styled(("error:", "bold red"), f" {error}"), soft_wrap=True)
     if failed:
         raise typer.Exit(1)

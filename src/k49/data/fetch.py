@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from k49.console import progress_bar
+from k49.console import progress_bar, terminal
 from k49.data.datasets import DataFile, get_spec
 from k49.data.k49format import md5sum
 from k49.errors import K49Error
@@ -141,10 +141,9 @@ def _progress(enabled: bool) -> Iterator[object | None]:
     if not enabled:
         yield None
         return
-    from rich.console import Console
     from rich.progress import DownloadColumn, TransferSpeedColumn
 
-    console = Console(stderr=True)
+    console = terminal(stderr=True)
     if not console.is_terminal:  # no bar in logs and pipes: it would print its last frame
         yield None
         return

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
+from k49.console import terminal
 from k49.data.datasets import REAL_SAMPLE, default_data_dir
 from k49.data.figures import dataset_figures
 from k49.data.load import load_dataset
@@ -56,7 +55,7 @@ def write_report(root: str | os.PathLike, *, recompute: bool = False, quiet: boo
                  sweep: SweepSummary | None = None) -> dict[str, Any]:
     """Evaluate every run under `root` and write its report (see `build_report`), with a
     sweep's section when its summary is given."""
-    with Console(stderr=True, quiet=quiet).status("evaluating runs and drawing the report"):
+    with terminal(stderr=True, quiet=quiet).status("evaluating runs and drawing the report"):
         return build_report(root, recompute=recompute, extra_notes=extra_notes, sweep=sweep)
 
 
