@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cli_runner import assert_one_line_error, k49
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from cli_runner import assert_one_line_error, k49
 from k49.console import styled, terminal
 from k49.runs.config import TrainConfig
 from k49.training.trainer import train

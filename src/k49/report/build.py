@@ -78,8 +78,8 @@ def build_report(root: str | os.PathLike, *, recompute: bool = False,
     comparisons.json holds every comparison's numbers (see `k49.report.comparisons`): each
     interval and p-value of the findings can be recomputed from it and the runs' predictions.
 
-    `sweep`, a `SweepSummary` (see `k49.report.sweep_data`), adds its figures (sweep_*), findings and
-    a "Sweep" section.
+    `sweep`, a `SweepSummary` (see `k49.report.sweep_data`), adds its figures (sweep_*),
+    findings and a "Sweep" section.
     """
     root = Path(root)
     t0 = time.perf_counter()
