@@ -43,14 +43,15 @@ def k49(*args: str | bytes | os.PathLike, env: dict[str, str] | None = None,
 
 def k49_process(*args: str | bytes | os.PathLike, env: dict[str, str] | None = None,
                 cwd: str | os.PathLike | None = None,
-                file_limit: int | None = None) -> Result:
+                file_limit: int | None = None, timeout: float = 300) -> Result:
     """`python -m k49 args...` as a real process (`env` adds to the environment), optionally
-    under a file-size limit of `file_limit` bytes."""
+    under a file-size limit of `file_limit` bytes; killed (and the test failed) after
+    `timeout` seconds."""
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
 
     result = subprocess.run([sys.executable, "-m", "k49", *args], capture_output=True,
-                            env={**os.environ, **(env or {})}, cwd=cwd, timeout=300,
+                            env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout,
                             preexec_fn=limit if file_limit else None)
     return Result(result.returncode, result.stdout.decode("utf-8", "replace"),
                   result.stderr.decode("utf-8", "replace"))

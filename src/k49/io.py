@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,3 +113,36 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_user_file(path: str | os.PathLike, *, limit: int, name: str | None = None,
+                   error: type[K49Error] = K49Error) -> bytes:
+    """The bytes of a file a user named, read without trusting its size on disk: opened
+    without blocking (a FIFO never hangs), refused unless it is a regular file (not a folder,
+    pipe, device or socket), and refused once more than `limit` bytes were actually read
+    (/dev/zero reports size 0). Errors are `error`s that start with `name` (default: the
+    path)."""
+    path = Path(path)
+    name = name or str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise error(f"{name}: no such file: check the path") from None
+    except OSError as e:
+        raise error(f"{name}: cannot be read ({e.strerror or e}): check the path and its "
+                    "permissions") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise error(f"{name}: is a folder: give a file")
+        raise error(f"{name}: is not a regular file (a pipe, device or socket): give a file")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(limit + 1)
+        except OSError as e:
+            raise error(f"{name}: cannot be read ({e.strerror or e}): check the file") from None
+    if len(data) > limit:
+        raise error(f"{name}: is larger than the {limit / 2**20:g} MB accepted: give a "
+                    "smaller file")
+    return data

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import lzma
 import os
 import tokenize
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from k49.errors import K49Error
-from k49.io import atomic_path, make_dir
+from k49.io import atomic_path, make_dir, read_user_file
 
 #: Roles of the five files every dataset has, in the order they are fetched and written.
 ROLES = ("train_images", "train_labels", "test_images", "test_labels", "classmap")
@@ -30,6 +31,13 @@ ARRAY_ROLES = ROLES[:4]
 #: parser of npy headers.
 NPZ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError,
               NotImplementedError, RuntimeError, SyntaxError, tokenize.TokenError)
+
+
+#: The largest array an npz file may hold, uncompressed (K49's training images are 182 MB):
+#: a header that declares more is refused before anything is allocated.
+MAX_ARRAY_BYTES = 2 << 30
+#: The largest class map CSV read (K49's is 1.3 kB).
+MAX_CLASSMAP_BYTES = 1 << 20
 
 
 def file_names(prefix: str = "k49") -> dict[str, str]:
@@ -51,8 +59,28 @@ def codepoint(char: str) -> str:
 # --- reading --------------------------------------------------------------------------------
 
 
+def _check_regular(path: Path) -> None:
+    """Refuse a folder, FIFO, device or socket before opening it (opening a FIFO blocks)."""
+    if path.exists() and not path.is_file():
+        raise K49Error(f"{path} is not a regular file (a folder, pipe, device or socket): "
+                       "put the dataset's file there")
+
+
+def _array_bytes(path: Path) -> int:
+    """What `arr_0` of an npz file takes once loaded, from its npy header (nothing read)."""
+    fmt = np.lib.format
+    with zipfile.ZipFile(path) as zf:
+        member = "arr_0.npy" if "arr_0.npy" in zf.namelist() else "arr_0"
+        with zf.open(member) as f:
+            major, _ = fmt.read_magic(f)
+            read_header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+    return int(np.prod(shape, dtype=np.float64) * dtype.itemsize)
+
+
 def md5sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     digest = hashlib.md5()
+    _check_regular(Path(path))
     with open(path, "rb") as f:
         while block := f.read(chunk):
             digest.update(block)
@@ -64,6 +92,7 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise K49Error(f"{path} is missing: fetch it with `k49 data fetch` or put it there by hand")
+    _check_regular(path)
     # np.load would read a non-zip file as .npy (returning a bare array) or as a pickle
     # (garbage bytes then passed for "pickled objects"): an npz is a zip archive, check that first.
     if not zipfile.is_zipfile(path):
@@ -72,6 +101,10 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
         )
     try:
         with np.load(path, allow_pickle=False) as npz:
+            if "arr_0" in npz.files and (size := _array_bytes(path)) > MAX_ARRAY_BYTES:
+                raise K49Error(f"{path}: arr_0 would take {size / 2**30:.3g} GB, more than the "
+                               f"{MAX_ARRAY_BYTES / 2**30:g} GB a K49-format file may hold: it "
+                               "is not a K49-format file; fetch the official one")
             if "arr_0" not in npz.files:
                 raise K49Error(
                     f"{path} has no array 'arr_0' (found {', '.join(npz.files) or 'none'}): "
@@ -121,9 +154,9 @@ def check_labels(labels: np.ndarray, n_classes: int | None, path: Path) -> np.nd
 def read_classmap(path: str | os.PathLike) -> list[str]:
     """The class names of an `index,codepoint,char` class map CSV, in index order (0..n-1)."""
     fix = "write it with the columns index,codepoint,char and one row per class 0..n-1"
+    data = read_user_file(path, limit=MAX_CLASSMAP_BYTES, error=K49Error)
     try:
-        with open(path, encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f))
+        rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
         if not rows or not {"index", "char"} <= set(rows[0]):
             raise ValueError("no index and char columns")
         by_index = {int(row["index"]): row["char"] for row in rows}

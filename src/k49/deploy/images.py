@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from k49.errors import K49Error
+from k49.io import read_user_file
 
 #: The largest file or upload accepted.
 MAX_BYTES = 5 * 1024 * 1024
@@ -152,19 +153,7 @@ def _fit(ink: np.ndarray) -> np.ndarray:
 
 
 def _read_file(path: Path, label: str) -> bytes:
-    try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise BadImage(f"{label}: is a folder: give an image file")
-        if size > MAX_BYTES:
-            raise BadImage(f"{label}: is {size / 2**20:.1f} MB, more than the "
-                           f"{MAX_BYTES // 2**20} MB accepted: give a smaller image")
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise BadImage(f"{label}: no such file: check the path") from None
-    except OSError as e:
-        raise BadImage(f"{label}: cannot be read ({e.strerror or e}): check the path and its "
-                       "permissions") from None
+    return read_user_file(path, limit=MAX_BYTES, name=label, error=BadImage)
 
 
 def _damaged(label: str, error: BaseException) -> BadImage:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from k49.errors import K49Error
+from k49.io import read_user_file
 from k49.models import get_entry, list_models
 from k49.runs.config import Overrides, TrainConfig
 from k49.runs.rundir import RunDir
@@ -95,13 +96,16 @@ def toml_location(err: dict, text: str) -> str:
     return key
 
 
+#: The largest suite or search-space file read (a real one is a few kB).
+TOML_LIMIT = 1 << 20
+
+
 def read_toml(path: Path, what: str) -> tuple[str, dict[str, Any]]:
     """(text, table) of TOML file `path`, its `name` defaulting to the file's stem; a file that
     cannot be read, is not UTF-8 or not TOML is a one-line K49Error naming `what` it is."""
+    data = read_user_file(path, limit=TOML_LIMIT, name=f"{what} {path}")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise K49Error(f"cannot read {what} {path}: {e.strerror}") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise K49Error(f"{what} {path} is not UTF-8 text: save it as UTF-8") from None
     try:
