@@ -228,6 +228,9 @@ CASES = [
          "UTF-8"),
     Case("suite label ..", _suite(b'[[models]]\nname = "NN_1_adam"\nlabel = ".."\n'), "label"),
     Case("suite lr inf", _suite(b'[[models]]\nname = "NN_1_adam"\nlr = inf\n'), "lr"),
+    *(Case(f"sweep --timeout {t}", lambda tmp, done, data, t=t: (
+        ["sweep", "sweeps/seed-factors.toml", "--timeout", t, "--out", str(tmp / "S"),
+         "--data-dir", str(data)], tmp), "--timeout", "above 0") for t in ("0", "-5", "nan")),
     Case("train under a file-size limit", _limited("train"), "cannot write", file_limit=20_000),
     Case("evaluate under a file-size limit", _limited("evaluate"), "cannot write",
          file_limit=20_000),

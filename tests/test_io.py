@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 
+import numpy as np
 import pytest
 import torch
 
-from k49.io import default_threads, torch_threads
+from k49.io import default_threads, torch_threads, write_json
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -26,3 +28,11 @@ def test_torch_threads_restores_the_callers_count():
     with torch_threads(other) as n:
         assert n == other == torch.get_num_threads()
     assert torch.get_num_threads() == before
+
+
+def test_write_json_is_strict_json_with_null_for_undefined_numbers(tmp_path):
+    path = write_json(tmp_path / "x.json", {"a": float("nan"), "b": [1.5, float("inf")],
+                                            "c": np.float32("nan"), "d": np.float64(2.0)})
+    text = path.read_text(encoding="utf-8")
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"a": None, "b": [1.5, None], "c": None, "d": 2.0}

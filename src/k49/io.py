@@ -4,6 +4,7 @@ absent), directories, torch thread counts."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 import tempfile
@@ -107,8 +108,24 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def strict_json(obj: Any) -> Any:
+    """`obj` with every NaN or infinity as None: JSON has no such numbers, and strict parsers
+    reject the bare `NaN` Python would write (k49 writes `null`, meaning undefined)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if hasattr(obj, "dtype") and getattr(obj, "ndim", 1) == 0:  # a numpy scalar
+        return strict_json(obj.item())
+    return obj
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+    """Write `obj` as strict JSON (non-finite numbers as null), atomically."""
+    return write_text(path, json.dumps(strict_json(obj), indent=2, ensure_ascii=False,
+                                       default=str, allow_nan=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:

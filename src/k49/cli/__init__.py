@@ -29,6 +29,7 @@ from k49.cli.app import (
 )
 from k49.console import styled
 from k49.errors import K49Error
+from k49.formats import finite_or_none
 from k49.models import list_models, model_info
 from k49.runs.config import TrainConfig, describe
 from k49.runs.rundir import RunDir
@@ -102,6 +103,9 @@ def evaluate_cmd(
         interval = metric.format_interval(*iv[key], digits=2 if metric.percent else 4)
         console.print(f"  {metric.name:<22} {metric.format(m[key])} ({interval})",
                       highlight=False)
+    if finite_or_none(m.get("auc_macro")) is None:
+        console.print("  AUC is undefined (null in metrics.json): one-vs-rest AUC needs test "
+                      "images of at least two classes")
     verdict = (m.get("convergence") or {}).get("still_improving")
     if verdict is not None:
         console.print("  still improving when training stopped: more epochs would change these"

@@ -197,6 +197,9 @@ def run_sweep(space_file: str, *, trials: int = 40, timeout: float | None = None
     """Search, summarise into OUT/sweep.json, retrain the best into OUT/best and report."""
     if trials < 1 or jobs < 1 or top < 1:
         raise K49Error("--trials, --jobs and --top must be at least 1")
+    if timeout is not None and not timeout > 0:  # also refuses NaN
+        raise K49Error(f"--timeout {timeout}: give a number of seconds above 0, or leave it "
+                       "out to stop after --trials")
     if importance not in IMPORTANCE:
         raise K49Error(f"--importance {importance}: use {' or '.join(IMPORTANCE)}")
     space = load_space(space_file)
