@@ -128,3 +128,20 @@ def test_run_suite_trains_skips_and_resumes(tmp_path, monkeypatch):
     again = run_suite(specs, out=tmp_path / "out", jobs=1, quiet=True)
     assert [r["status"] for r in again] == ["skipped"] * 4
     assert all(r["attempts"] == 1 for r in again)  # nothing was trained twice
+
+
+def test_runs_an_interrupted_command_left_waiting_are_done_not_skipped(synth_dir, tmp_path):
+    """A command killed before its workers took every trial left them waiting; the rerun
+    trains them and reports them "done" (it reported "skipped")."""
+    from k49.study.queue import enqueue, open_study
+    from k49.study.storage import storage_url
+
+    out = (tmp_path / "out").absolute()
+    suite = load_suite(write(tmp_path, '[[models]]\nname = "NN_1_adam"\n'))
+    specs = plan(suite, [0, 1], out, epochs=1, limit_train=200, data_dir=str(synth_dir))
+    first = run_suite(specs[:1], out=out, quiet=True)
+    assert [r["status"] for r in first] == ["done"]
+    study = open_study(storage_url(None, out), "k49", out, create=True)
+    enqueue(study, specs)  # as the killed command did, before its worker took seed 1
+    again = run_suite(specs, out=out, quiet=True)
+    assert [(r["seed"], r["status"]) for r in again] == [(0, "skipped"), (1, "done")]

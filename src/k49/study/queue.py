@@ -207,10 +207,16 @@ class Worker:
         return taken
 
 
-def results(study: optuna.Study, specs: list[RunSpec], since: int = -1
+def complete_trials(study: optuna.Study) -> set[int]:
+    """The numbers of the trials complete now (pass them to `results` after the work)."""
+    return {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+
+
+def results(study: optuna.Study, specs: list[RunSpec], done_before: set[int] = frozenset()
             ) -> list[dict[str, Any]]:
-    """One row per run of `specs`, from its latest trial; a run completed by a trial numbered
-    `since` or lower (before this command) is "skipped"."""
+    """One row per run of `specs`, from its latest trial; a run whose trial was already
+    complete before this command (`done_before`), or found its run complete, is "skipped".
+    A trial enqueued by an earlier, interrupted command and trained now is "done"."""
     runs = _by_run(study)
     rows = []
     for spec in specs:
@@ -219,7 +225,7 @@ def results(study: optuna.Study, specs: list[RunSpec], since: int = -1
         if last is None:
             status, error, seconds = "waiting", None, 0.0
         elif last.state == TrialState.COMPLETE:
-            skipped = last.user_attrs.get("skipped") or last.number <= since
+            skipped = last.user_attrs.get("skipped") or last.number in done_before
             status = "skipped" if skipped else "done"
             error, seconds = None, last.user_attrs.get("seconds", 0.0)
         else:

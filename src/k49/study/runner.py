@@ -16,7 +16,14 @@ from typing import Any
 
 from k49.errors import K49Error
 from k49.io import default_threads
-from k49.study.queue import DEFAULT_STUDY, Worker, enqueue, open_study, results
+from k49.study.queue import (
+    DEFAULT_STUDY,
+    Worker,
+    complete_trials,
+    enqueue,
+    open_study,
+    results,
+)
 from k49.study.storage import storage_url
 from k49.study.suites import RunSpec
 
@@ -52,10 +59,10 @@ def run_suite(specs: list[RunSpec], *, out: str | os.PathLike, jobs: int = 1,
     out = Path(out).absolute()
     url = storage_url(storage, out)
     handle = open_study(url, study, out, create=True, artifacts=artifacts)
-    before = max((t.number for t in handle.get_trials(deepcopy=False)), default=-1)
+    done_before = complete_trials(handle)
     enqueue(handle, specs)
     work(url, study, out=out, jobs=jobs, quiet=quiet, artifacts=artifacts)
-    return results(handle, specs, since=before)
+    return results(handle, specs, done_before)
 
 
 def worker_context():
