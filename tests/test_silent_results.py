@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from cli_runner import k49
+from cli_runner import assert_one_line_error, k49
 
 pytestmark = pytest.mark.slow
 
@@ -20,22 +20,48 @@ def _strict(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-def test_evaluate_on_a_one_class_test_set_writes_null_and_says_why(synth_dir, tmp_path):
-    folder = tmp_path / "one-class"
+def _folder(synth_dir, folder):
+    """A user folder holding a copy of the small synthetic set."""
     shutil.copytree(synth_dir / "synthetic", folder, ignore=shutil.ignore_patterns("*.json"))
     for f in folder.iterdir():
         f.chmod(0o644)
+    return folder
+
+
+def _keep_test(folder, keep):
+    """Keep only the test images where `keep(labels)` holds."""
     labels = np.load(folder / "k49-test-labels.npz")["arr_0"]
     images = np.load(folder / "k49-test-imgs.npz")["arr_0"]
-    keep = labels == labels[0]
-    np.savez_compressed(folder / "k49-test-labels.npz", labels[keep])
-    np.savez_compressed(folder / "k49-test-imgs.npz", images[keep])
-    run = tmp_path / "run"
+    chosen = keep(labels)
+    np.savez_compressed(folder / "k49-test-labels.npz", labels[chosen])
+    np.savez_compressed(folder / "k49-test-imgs.npz", images[chosen])
+
+
+def _train(folder, run):
     trained = k49("train", "NN_1_adam", "--dataset", f"folder:{folder}", "--epochs", "1",
                   "--limit-train", "300", "--quiet", "--out", run)
     assert trained.returncode == 0, trained.stderr
+
+
+def test_evaluate_on_a_one_class_test_set_writes_null_and_says_why(synth_dir, tmp_path):
+    folder = _folder(synth_dir, tmp_path / "one-class")
+    _keep_test(folder, lambda labels: labels == labels[0])
+    run = tmp_path / "run"
+    _train(folder, run)
     result = k49("evaluate", run)
     assert result.returncode == 0, result.stderr
     assert "AUC is undefined" in result.stdout and "at least two classes" in result.stdout
     metrics = _strict((run / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["auc_macro"] is None and metrics["auc_inverse_frequency"] is None
+
+
+def test_a_report_refuses_runs_on_a_folder_whose_files_changed_between_them(synth_dir,
+                                                                           tmp_path):
+    folder = _folder(synth_dir, tmp_path / "mine")
+    study = tmp_path / "study"
+    _train(folder, study / "before" / "seed-0")
+    _keep_test(folder, lambda labels: labels < 10)  # the folder now has 10 test classes
+    _train(folder, study / "after" / "seed-0")
+    result = k49("report", study)
+    assert_one_line_error(result, "different files", "before", "after")
+    assert not (study / "report").exists()

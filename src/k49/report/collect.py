@@ -127,6 +127,24 @@ def load_study(root: str | os.PathLike, *, recompute: bool = False) -> Study:
     if len(names) > 1:
         raise K49Error(f"{root} mixes runs on datasets {', '.join(sorted(names))}: "
                        "report each dataset's study separately")
+    _check_same_files(root, runs)
     spec = _spec(names.pop() if names else "synthetic", runs)
     return Study(root, runs, spec)
+
+
+def _check_same_files(root: Path, runs: list[RunRecord]) -> None:
+    """Refuse runs whose data files differ (a user folder changed between runs: other images,
+    other classes) although the dataset's name is the same: their scores do not compare."""
+    by_files: dict[tuple, RunRecord] = {}
+    for r in runs:
+        checksums = (r.config.get("dataset") or {}).get("checksums")
+        if checksums:  # runs from before checksums were recorded cannot be told apart
+            by_files.setdefault(tuple(sorted(checksums.items())), r)
+    if len(by_files) > 1:
+        a, b = list(by_files.values())[:2]
+        raise K49Error(
+            f"{root} mixes runs trained on different files of dataset "
+            f"{a.config['dataset'].get('name')}: {a.run_dir} and {b.run_dir} recorded other "
+            "checksums (the folder's images or classes changed between them): report each "
+            "set of runs from its own folder")
 
