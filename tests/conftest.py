@@ -18,6 +18,8 @@ import postgres
 from k49.data import k49format
 from k49.data.datasets import DataFile, get_spec
 from k49.data.synthetic import generate
+from k49.runs.config import TrainConfig
+from k49.training.trainer import train
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # One torch thread per test process (and the k49 processes tests start): xdist runs one
@@ -131,6 +133,16 @@ def synth_dir(tmp_path_factory):
                     file.chmod(0o444)
             done.touch()
     return data_dir
+
+
+@pytest.fixture(scope="module")
+def done_run(synth_dir, tmp_path_factory) -> Path:
+    """A complete NN_1_adam run made like `k49 train NN_1_adam --limit-train 200 --epochs 1`,
+    shared by a module's tests: copy it before changing it."""
+    out = tmp_path_factory.mktemp("done") / "run"
+    config = TrainConfig(model="NN_1_adam", limit_train=200, epochs=1, data_dir=str(synth_dir))
+    train(config, out, quiet=True)
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -29,15 +29,6 @@ pytestmark = pytest.mark.slow
 RUN_ARGS = ["--limit-train", "200", "--epochs", "1", "--quiet"]
 
 
-@pytest.fixture(scope="module")
-def done_run(synth_dir, tmp_path_factory) -> Path:
-    """A complete NN_1_adam run made like `k49 train NN_1_adam --limit-train 200 --epochs 1`."""
-    out = tmp_path_factory.mktemp("done") / "run"
-    config = TrainConfig(model="NN_1_adam", limit_train=200, epochs=1, data_dir=str(synth_dir))
-    train(config, out, quiet=True)
-    return out
-
-
 def _copy(done_run: Path, tmp: Path) -> Path:
     run = tmp / "run"
     shutil.copytree(done_run, run)

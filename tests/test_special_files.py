@@ -16,18 +16,8 @@ import pytest
 from cli_runner import assert_one_line_error, k49, k49_process
 from k49.data.k49format import MAX_ARRAY_BYTES
 from k49.deploy.images import MAX_BYTES
-from k49.runs.config import TrainConfig
-from k49.training.trainer import train
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def tiny_run(synth_dir, tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "tiny"
-    train(TrainConfig(model="NN_1_adam", limit_train=200, epochs=1, data_dir=str(synth_dir)),
-          run, quiet=True)
-    return run
 
 
 def fifo(path):
@@ -35,16 +25,16 @@ def fifo(path):
     return path
 
 
-def test_predict_refuses_a_fifo_and_dev_zero(tiny_run, tmp_path):
+def test_predict_refuses_a_fifo_and_dev_zero(done_run, tmp_path):
     for target in (fifo(tmp_path / "drawing.png"), "/dev/zero"):
-        result = k49_process("predict", tiny_run, target, timeout=60)
+        result = k49_process("predict", done_run, target, timeout=60)
         assert_one_line_error(result, str(target), "not a regular file")
 
 
-def test_predict_caps_the_bytes_it_reads(tiny_run, tmp_path):
+def test_predict_caps_the_bytes_it_reads(done_run, tmp_path):
     big = tmp_path / "big.png"
     big.write_bytes(b"\x89PNG" + bytes(MAX_BYTES))
-    assert_one_line_error(k49("predict", tiny_run, big), "big.png", "larger than")
+    assert_one_line_error(k49("predict", done_run, big), "big.png", "larger than")
 
 
 @pytest.mark.parametrize("command", [["run", "--suite"], ["sweep"]])

@@ -11,8 +11,6 @@ from PIL import Image
 
 from cli_runner import assert_one_line_error, k49
 from k49.console import styled, terminal
-from k49.runs.config import TrainConfig
-from k49.training.trainer import train
 
 #: Printable text, brackets, colons and backslashes likely: what rich would read as markup.
 USER_TEXT = st.text(st.one_of(st.sampled_from("[]/:\\ #@bold"),
@@ -46,25 +44,17 @@ def test_error_lines_show_model_names_and_paths_as_given(tmp_path_factory, text)
     assert_one_line_error(k49("evaluate", text), f"{text} is not a run directory")
 
 
-@pytest.fixture(scope="module")
-def tiny_run(synth_dir, tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "tiny"
-    train(TrainConfig(model="NN_1_adam", limit_train=200, epochs=1, data_dir=str(synth_dir)),
-          run, quiet=True)
-    return run
-
-
 @pytest.mark.slow
 @FAST
 @given(FILE_NAME)
 @example("[bold]x.png")
 @example(":fire: [red]x [link=y].png")
-def test_predict_names_each_image_file_as_given(tiny_run, tmp_path_factory, name):
+def test_predict_names_each_image_file_as_given(done_run, tmp_path_factory, name):
     image = tmp_path_factory.mktemp("images") / name
     pixels = np.zeros((28, 28), np.uint8)
     pixels[6:22, 12:16] = 255  # one stroke, light on dark
     Image.fromarray(pixels).save(image, format="PNG")
-    result = k49("predict", tiny_run, image)
+    result = k49("predict", done_run, image)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[1] == str(image)  # after the synthetic-data warning
 

@@ -214,11 +214,8 @@ def folder_spec(folder: str | os.PathLike) -> DatasetSpec:
             f"dataset folder {folder} does not exist: pass {FOLDER_PREFIX}PATH of a folder "
             f"holding {wanted}, or one of {', '.join(DATASETS)}"
         )
-    if odd := [names[r] for r in ARRAY_ROLES
-               if (folder / names[r]).exists() and not (folder / names[r]).is_file()]:
-        raise K49Error(f"dataset folder {folder}: {', '.join(odd)} is not a regular file (a "
-                       "folder, pipe, device or socket): put the npz file there")
-    if missing := [names[r] for r in ARRAY_ROLES if not (folder / names[r]).is_file()]:
+    # A member that exists but is not a regular file is refused by read_array.
+    if missing := [names[r] for r in ARRAY_ROLES if not (folder / names[r]).exists()]:
         raise K49Error(
             f"dataset folder {folder} lacks {', '.join(missing)}: a dataset folder holds "
             f"{wanted} (K49's format, the array under arr_0) and optionally "
