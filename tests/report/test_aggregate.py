@@ -18,15 +18,15 @@ from k49.report.aggregate import (
     sd,
     summary_rows,
 )
-from k49.report.collect import RunRecord, Study
+from k49.report.collect import CollectedRuns, RunRecord
 
 
 def run(label: str, seed: int, **metrics) -> RunRecord:
     return RunRecord(label, seed, None, "ok", metrics={"model": label, **metrics})
 
 
-def study_of(*runs: RunRecord) -> Study:
-    return Study(None, list(runs), DATASETS["synthetic"])
+def study_of(*runs: RunRecord) -> CollectedRuns:
+    return CollectedRuns(None, list(runs), DATASETS["synthetic"])
 
 
 def test_missing_nan_and_inf_values_are_left_out():

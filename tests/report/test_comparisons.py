@@ -13,7 +13,7 @@ from fake_study import fake_run, make_study
 from k49.data.datasets import DATASETS
 from k49.evaluation import stats
 from k49.formats import format_p, points
-from k49.report.collect import RunRecord, Study, load_study
+from k49.report.collect import CollectedRuns, RunRecord, load_study
 from k49.report.comparisons import (
     PAIRED,
     WELCH,
@@ -51,8 +51,8 @@ def y() -> np.ndarray:
     return np.repeat(np.arange(SPEC.n_classes), 12)
 
 
-def study_of(*runs: RunRecord) -> Study:
-    return Study(None, list(runs), SPEC)
+def study_of(*runs: RunRecord) -> CollectedRuns:
+    return CollectedRuns(None, list(runs), SPEC)
 
 
 # --- the words ----------------------------------------------------------------------------------

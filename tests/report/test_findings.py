@@ -9,7 +9,7 @@ from fake_study import fake_run, make_study
 from k49.data.datasets import DATASETS
 from k49.report import aggregate
 from k49.report.aggregate import metric_mean, summary_rows
-from k49.report.collect import RunRecord, Study, load_study
+from k49.report.collect import CollectedRuns, RunRecord, load_study
 from k49.report.comparisons import compare_all
 from k49.report.findings import findings
 
@@ -87,7 +87,7 @@ def test_seeds_give_a_welch_test_and_failed_runs_are_listed(seeds_study):
 
 def test_missing_pair_is_skipped(study):
     runs = [r for r in study.runs if r.label in ("NN_1_adam", "CNN_1_adam")]
-    text = "\n".join(findings(Study(study.root, runs, study.spec)))
+    text = "\n".join(findings(CollectedRuns(study.root, runs, study.spec)))
     assert "Optimizer" not in text and "BatchNorm" not in text
     assert "Best CNN against best NN" in text
     assert "over the 1 comparison of this report" in text
@@ -114,7 +114,7 @@ def test_a_seed_without_a_value_is_left_out_not_nan():
     runs = [_run("NN_1_adam", 0, 0.6), _run("NN_1_adam", 1, 0.7),
             _run("NN_1_sgd", 0, float("nan")), _run("NN_1_sgd", 1, 0.5),
             _run("NN_1_sgd", 2, None)]
-    study = Study(None, runs, DATASETS["synthetic"])
+    study = CollectedRuns(None, runs, DATASETS["synthetic"])
     lines = findings(study)
     line = next(x for x in lines if x.startswith("Optimizer"))
     assert line == ("Optimizer (NN_1): NN_1_adam 65.0 ± 7.1% against NN_1_sgd 50.0%; no paired "

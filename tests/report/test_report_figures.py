@@ -16,7 +16,7 @@ from matplotlib.text import Text
 from k49.data.datasets import K49_CHARS
 from k49.evaluation.stats import t_interval
 from k49.report import aggregate
-from k49.report.collect import RunRecord, Study, load_study
+from k49.report.collect import CollectedRuns, RunRecord, load_study
 from k49.report.figures import (
     FIGURES,
     FigureInputs,
@@ -158,7 +158,7 @@ def test_failed_run_is_not_drawn_and_absent_pairs_are_skipped(fake_study_seeds, 
 
 def test_a_study_without_good_runs_writes_nothing(tmp_path, seed_study):
     failed = RunRecord("NN_1_sgd", 0, tmp_path / "x", "failed", "broken")
-    study = Study(tmp_path, [failed], seed_study.spec)
+    study = CollectedRuns(tmp_path, [failed], seed_study.spec)
     assert choose_pairs(study) == []
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -378,7 +378,7 @@ def test_scatter_figures_error_bars_are_the_95_intervals(mixed_study):
 
 
 def test_figures_without_any_interval_draw_no_error_bar(mixed_study):
-    study = Study(mixed_study.root, mixed_study.by_label(BARE), mixed_study.spec)
+    study = CollectedRuns(mixed_study.root, mixed_study.by_label(BARE), mixed_study.spec)
     inputs = FigureInputs(study)
     for build in (accuracy_figure, cost_benefit_figure, accuracy_vs_auc_figure,
                   auc_inverse_frequency_figure):
@@ -423,7 +423,7 @@ def test_overlaid_curves_mark_the_end_of_curves_still_improving(mixed_study):
     assert legend == study.labels() + [STILL_IMPROVING]
 
     # No model still improving: no marker and no legend entry.
-    converged = Study(study.root, study.by_label(ONE), study.spec)
+    converged = CollectedRuns(study.root, study.by_label(ONE), study.spec)
     fig = draw(training_curves_all_figure(FigureInputs(converged)))
     assert not [ln for ax in fig.axes for ln in ax.lines
                 if ln.get_label().startswith("_still")]

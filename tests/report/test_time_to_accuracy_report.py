@@ -13,7 +13,7 @@ from fake_study import fake_run
 from matplotlib.colors import to_hex
 
 from k49.data.datasets import DATASETS
-from k49.report.collect import RunRecord, Study
+from k49.report.collect import CollectedRuns, RunRecord
 from k49.report.figures import FIGURES, FigureInputs, figure_captions
 from k49.report.figures.style import family_colour
 from k49.report.figures.time import mean_time_curve, time_to_accuracy_figure
@@ -58,7 +58,7 @@ def study(tmp_path):
     """The runs of HISTORIES, and CNN_1_sgd with no history (a k-NN, say)."""
     runs = [record(lb, seed, tmp_path, history(*h)) for (lb, seed), h in HISTORIES.items()]
     runs.append(record("CNN_1_sgd", 0, tmp_path, []))
-    return Study(tmp_path, runs, DATASETS["synthetic"])
+    return CollectedRuns(tmp_path, runs, DATASETS["synthetic"])
 
 
 def test_rows_give_the_known_times(study):
@@ -84,7 +84,7 @@ def test_rows_give_the_known_times(study):
 
 
 def test_no_history_gives_no_rows(study):
-    bare = Study(study.root, [r for r in study.runs if not r.history], study.spec)
+    bare = CollectedRuns(study.root, [r for r in study.runs if not r.history], study.spec)
     assert time_to_accuracy_rows(bare) == [] and time_table([]) is None
     assert time_findings(bare) == []
     assert time_to_accuracy_figure(FigureInputs(bare)) is None
@@ -92,7 +92,7 @@ def test_no_history_gives_no_rows(study):
 
 def test_a_damaged_history_leaves_its_run_out(study, tmp_path):
     damaged = record("CNN_1_adam", 2, tmp_path, history([NAN, 1, 1], [0.99, 0.99, 0.99]))
-    worse = Study(study.root, [*study.runs, damaged], study.spec)
+    worse = CollectedRuns(study.root, [*study.runs, damaged], study.spec)
     assert time_to_accuracy_rows(worse) == time_to_accuracy_rows(study)
     assert time_to_accuracy_figure(FigureInputs(worse)) is not None
 
@@ -143,7 +143,7 @@ def test_finding_names_the_fastest_model_to_95_percent(study):
     cells = {row["model"]: [c["text"] for c in row["cells"]] for row in table["rows"]}
     assert f"in {cells['NN_1_adam'][3]} of training" in time_findings(study)[0]
     # Without the faster NN, the target's own model is the fastest: said so, not as a rival.
-    alone = Study(study.root, [r for r in study.runs if r.label != "NN_1_adam"], study.spec)
+    alone = CollectedRuns(study.root, [r for r in study.runs if r.label != "NN_1_adam"], study.spec)
     (line,) = time_findings(alone)
     assert line.startswith("Time to accuracy: CNN_1_adam, whose final validation balanced "
                            "accuracy (92.0%) is the target, was also the fastest")

@@ -23,7 +23,7 @@ import numpy as np
 from k49.evaluation.metric_table import INTERVAL_METRICS
 from k49.evaluation.stats import t_interval
 from k49.formats import finite_or_none
-from k49.report.collect import Study
+from k49.report.collect import CollectedRuns
 
 #: The metric models are ranked by (the K49 authors' headline metric).
 RANKING_METRIC = "balanced_accuracy"
@@ -74,23 +74,23 @@ def column_mean(rows: Sequence[Sequence[Any]]) -> np.ndarray:
 # Over the seeds of a study's labels
 
 
-def metric_values(study: Study, label: str, key: str) -> np.ndarray:
+def metric_values(study: CollectedRuns, label: str, key: str) -> np.ndarray:
     """The finite values of metric `key` over the good runs (seeds) of `label`."""
     return finite(r.metrics.get(key) for r in study.by_label(label))
 
 
-def metric_mean(study: Study, label: str, key: str = RANKING_METRIC) -> float:
+def metric_mean(study: CollectedRuns, label: str, key: str = RANKING_METRIC) -> float:
     """Mean over the seeds of `label` of metric `key` (NaN if none has it)."""
     return mean(metric_values(study, label, key))
 
 
-def mean_sd(study: Study, labels: Sequence[str], key: str) -> tuple[np.ndarray, np.ndarray]:
+def mean_sd(study: CollectedRuns, labels: Sequence[str], key: str) -> tuple[np.ndarray, np.ndarray]:
     """Means and sds over seeds of metric `key`, one per label."""
     values = [metric_values(study, lb, key) for lb in labels]
     return np.array([mean(v) for v in values]), np.array([sd(v) for v in values])
 
 
-def per_class_mean(study: Study, label: str, key: str) -> np.ndarray | None:
+def per_class_mean(study: CollectedRuns, label: str, key: str) -> np.ndarray | None:
     """Mean over the seeds of `label` of metrics["per_class"][key], class by class; None if no
     seed has it for every class."""
     rows = [v for r in study.by_label(label)
@@ -108,7 +108,7 @@ def run_interval(metrics: dict[str, Any], key: str) -> tuple[float, float]:
     return (math.nan, math.nan) if lo is None or hi is None else (lo, hi)
 
 
-def interval(study: Study, label: str, key: str = RANKING_METRIC) -> tuple[float, float]:
+def interval(study: CollectedRuns, label: str, key: str = RANKING_METRIC) -> tuple[float, float]:
     """The 95% interval shown for `label`'s `key`: with several seeds, Student's t interval of
     the mean over the seeds; with one, its bootstrap interval over the test images."""
     runs = study.by_label(label)
@@ -119,32 +119,33 @@ def interval(study: Study, label: str, key: str = RANKING_METRIC) -> tuple[float
     return run_interval(runs[0].metrics, key) if len(runs) == 1 else (math.nan, math.nan)
 
 
-def intervals(study: Study, labels: Sequence[str], key: str) -> tuple[np.ndarray, np.ndarray]:
+def intervals(study: CollectedRuns, labels: Sequence[str],
+              key: str) -> tuple[np.ndarray, np.ndarray]:
     """`interval` of each label: (lows, highs)."""
     pairs = [interval(study, lb, key) for lb in labels]
     return (np.array([p[0] for p in pairs], dtype=np.float64),
             np.array([p[1] for p in pairs], dtype=np.float64))
 
 
-def still_improving(study: Study, label: str) -> list[int | None]:
+def still_improving(study: CollectedRuns, label: str) -> list[int | None]:
     """The seeds of `label` that were still improving when training stopped."""
     return [r.seed for r in study.by_label(label)
             if (r.metrics.get("convergence") or {}).get("still_improving")]
 
 
-def best(study: Study, labels: Sequence[str], key: str = RANKING_METRIC) -> str | None:
+def best(study: CollectedRuns, labels: Sequence[str], key: str = RANKING_METRIC) -> str | None:
     """The label among `labels` with the highest mean of `key` over its seeds (None if none
     has a value)."""
     scored = [(v, lb) for lb in labels if math.isfinite(v := metric_mean(study, lb, key))]
     return max(scored, key=lambda t: t[0])[1] if scored else None
 
 
-def best_label(study: Study) -> str | None:
+def best_label(study: CollectedRuns) -> str | None:
     """The study's best model by mean balanced accuracy (the one shown alone in figures)."""
     return best(study, study.labels())
 
 
-def summary_rows(study: Study) -> list[dict[str, Any]]:
+def summary_rows(study: CollectedRuns) -> list[dict[str, Any]]:
     """One row per good run, plus, for a model with several seeds, a mean and an sd row.
 
     A value that is missing (or a mean or sd of no value) is None.

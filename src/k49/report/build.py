@@ -13,7 +13,7 @@ from k49.data.load import load_dataset
 from k49.errors import K49Error
 from k49.evaluation.convergence import RULE
 from k49.io import remove_stale_parts
-from k49.report.collect import Study, load_study
+from k49.report.collect import CollectedRuns, load_study
 from k49.report.comparisons import compare_all, statistics_note, write_comparisons
 from k49.report.figures import figure_captions, report_figures
 from k49.report.findings import findings
@@ -23,7 +23,7 @@ from k49.report.sweep_data import SweepSummary
 from k49.report.time_table import time_to_accuracy_rows, write_time_to_accuracy
 
 
-def _dataset_arrays(study: Study) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _dataset_arrays(study: CollectedRuns) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Training counts per class and the test images, when the study's data is on disk."""
     run = next((r for r in study.ok_runs), None)
     if run is None:
@@ -39,7 +39,8 @@ def _dataset_arrays(study: Study) -> tuple[np.ndarray | None, np.ndarray | None]
     return np.bincount(ds.train_labels, minlength=ds.n_classes), ds.test_images
 
 
-def _notes(study: Study, seconds: dict[str, float], compared: dict[str, Any]) -> dict[str, Any]:
+def _notes(study: CollectedRuns, seconds: dict[str, float],
+           compared: dict[str, Any]) -> dict[str, Any]:
     runs = study.ok_runs
     configs = [r.config.get("config", {}) for r in runs]
     first = runs[0].config if runs else {}

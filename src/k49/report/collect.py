@@ -50,8 +50,8 @@ class RunRecord:
 
 
 @dataclass
-class Study:
-    """Every run of a study, and the dataset they share."""
+class CollectedRuns:
+    """Every run read back from a study folder, and the dataset they share."""
 
     root: Path
     runs: list[RunRecord]
@@ -114,7 +114,7 @@ def _spec(name: str, runs: list[RunRecord]) -> DatasetSpec:
     return recorded_spec(name, title)
 
 
-def load_study(root: str | os.PathLike, *, recompute: bool = False) -> Study:
+def load_study(root: str | os.PathLike, *, recompute: bool = False) -> CollectedRuns:
     """Every run under `root` (a study or a single run directory)."""
     root = Path(root)
     dirs = RunDir.find(root)
@@ -129,7 +129,7 @@ def load_study(root: str | os.PathLike, *, recompute: bool = False) -> Study:
                        "report each dataset's study separately")
     _check_same_files(root, runs)
     spec = _spec(names.pop() if names else "synthetic", runs)
-    return Study(root, runs, spec)
+    return CollectedRuns(root, runs, spec)
 
 
 def _check_same_files(root: Path, runs: list[RunRecord]) -> None:

@@ -34,7 +34,7 @@ from k49.evaluation.stats import LEVEL, holm, paired_difference, welch
 from k49.formats import finite_or_none
 from k49.io import write_json
 from k49.report import aggregate
-from k49.report.collect import RunRecord, Study
+from k49.report.collect import CollectedRuns, RunRecord
 
 #: The metric every comparison is on, and the level under which a difference is a win.
 METRIC = aggregate.RANKING_METRIC
@@ -58,11 +58,11 @@ NOUNS = {"architecture": "the CNN-against-NN comparison", "optimizer": "the opti
          "batchnorm": "the BatchNorm comparison", "depth": "the depth comparison"}
 
 
-def _family(study: Study, family: str) -> list[str]:
+def _family(study: CollectedRuns, family: str) -> list[str]:
     return [lb for lb in study.labels() if study.by_label(lb)[0].family == family]
 
 
-def pairs(study: Study) -> list[Pair]:
+def pairs(study: CollectedRuns) -> list[Pair]:
     """The report's comparisons whose two models both have a good run, in the findings' order."""
     out = []
     nn, cnn = (aggregate.best(study, _family(study, fam)) for fam in ("mlp", "cnn"))
@@ -108,14 +108,14 @@ def _paired(ra: RunRecord, rb: RunRecord) -> tuple[dict[str, Any] | None, str | 
         return None, str(e)
 
 
-def _seed_values(study: Study, label: str) -> tuple[list[Any], list[float]]:
+def _seed_values(study: CollectedRuns, label: str) -> tuple[list[Any], list[float]]:
     """The seeds of `label` with a finite METRIC, and those values."""
     pairs_ = [(r.seed, v) for r in sorted(study.by_label(label), key=lambda r: r.seed or 0)
               if (v := finite_or_none(r.metrics.get(METRIC))) is not None]
     return [s for s, _ in pairs_], [v for _, v in pairs_]
 
 
-def _pick(study: Study, a: str, b: str) -> tuple[RunRecord, RunRecord]:
+def _pick(study: CollectedRuns, a: str, b: str) -> tuple[RunRecord, RunRecord]:
     """The runs a single-seed comparison pairs: the lowest shared seed, else the
     representatives."""
     runs_a = {r.seed: r for r in study.by_label(a) if r.seed is not None}
@@ -126,7 +126,7 @@ def _pick(study: Study, a: str, b: str) -> tuple[RunRecord, RunRecord]:
     return study.representative(a), study.representative(b)
 
 
-def _shared_runs(study: Study, a: str, b: str) -> list[tuple[RunRecord, RunRecord]]:
+def _shared_runs(study: CollectedRuns, a: str, b: str) -> list[tuple[RunRecord, RunRecord]]:
     runs_a = {r.seed: r for r in study.by_label(a) if r.seed is not None}
     runs_b = {r.seed: r for r in study.by_label(b) if r.seed is not None}
     return [(runs_a[s], runs_b[s]) for s in sorted(set(runs_a) & set(runs_b))]
@@ -137,7 +137,7 @@ def _bootstrap(d: dict[str, Any]) -> dict[str, Any]:
             "n_resamples": d["n_resamples"], "bootstrap_seed": d["seed"]}
 
 
-def compare(study: Study, pair: Pair) -> dict[str, Any]:
+def compare(study: CollectedRuns, pair: Pair) -> dict[str, Any]:
     """The numbers of one comparison, before the family's adjustment (see the module)."""
     a, b = pair.a, pair.b
     (seeds_a, va), (seeds_b, vb) = _seed_values(study, a), _seed_values(study, b)
@@ -175,7 +175,7 @@ def excludes_zero(ci: Sequence[float]) -> bool:
     return bool(math.isfinite(lo) and math.isfinite(hi) and (lo > 0 or hi < 0))
 
 
-def compare_all(study: Study) -> dict[str, Any]:
+def compare_all(study: CollectedRuns) -> dict[str, Any]:
     """Every comparison of the report, its p-value Holm-adjusted over the family, and whether
     it is a win (adjusted p < ALPHA and the interval excludes 0): {"comparisons": [...], ...}."""
     results = [compare(study, p) for p in pairs(study)]
@@ -213,7 +213,7 @@ def write_comparisons(result: dict[str, Any], path: str | os.PathLike) -> Path:
 # The notes
 
 
-def statistics_note(study: Study, result: dict[str, Any]) -> str:
+def statistics_note(study: CollectedRuns, result: dict[str, Any]) -> str:
     """How the report's intervals and tests were made, read from the runs' metrics.json."""
     made = {(i.get("n_resamples"), i.get("seed"), i.get("level")) for r in study.ok_runs
             if isinstance(i := r.metrics.get("intervals"), dict)}

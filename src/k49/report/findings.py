@@ -17,19 +17,19 @@ import numpy as np
 
 from k49.formats import format_p, format_percent, format_seconds, points, signed
 from k49.report import aggregate
-from k49.report.collect import Study
+from k49.report.collect import CollectedRuns
 from k49.report.comparisons import ALPHA, NOUNS, WELCH, compare_all
 from k49.report.time_table import time_to_accuracy_rows
 
 METRIC = aggregate.RANKING_METRIC
-def _level(study: Study, label: str) -> str:
+def _level(study: CollectedRuns, label: str) -> str:
     """"87.0%" for one seed, "87.0 ± 0.3%" for several (mean ± sd)."""
     values = aggregate.metric_values(study, label, METRIC)
     mean, sd = aggregate.mean(values), aggregate.sd(values)
     return format_percent(mean, sd if len(values) > 1 else None, digits=1)
 
 
-def _interval(study: Study, label: str) -> str:
+def _interval(study: CollectedRuns, label: str) -> str:
     lo, hi = aggregate.interval(study, label, METRIC)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return "95% CI —"
@@ -37,7 +37,7 @@ def _interval(study: Study, label: str) -> str:
     return f"{kind} {100 * lo:.1f}–{100 * hi:.1f}"
 
 
-def _show(study: Study, label: str) -> str:
+def _show(study: CollectedRuns, label: str) -> str:
     n = len(aggregate.metric_values(study, label, METRIC))
     seeds = f" over {n} seeds" if n > 1 else ""
     return f"{label} {_level(study, label)} balanced accuracy{seeds} ({_interval(study, label)})"
@@ -47,7 +47,7 @@ def _names(labels: Sequence[str]) -> str:
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
-def _budget(study: Study, c: dict[str, Any]) -> str:
+def _budget(study: CollectedRuns, c: dict[str, Any]) -> str:
     """" X was still improving: ... holds for this budget only." (or "")."""
     names = []
     for label in (c["a"], c["b"]):
@@ -67,7 +67,7 @@ def _budget(study: Study, c: dict[str, Any]) -> str:
             f"{NOUNS[c['kind']]} holds for this budget only.")
 
 
-def _on_seed(study: Study, c: dict[str, Any]) -> str:
+def _on_seed(study: CollectedRuns, c: dict[str, Any]) -> str:
     if "seed_a" not in c:
         return ""
     sa, sb = c["seed_a"], c["seed_b"]
@@ -91,7 +91,7 @@ def _per_seed(c: dict[str, Any], winner: str) -> str:
     return text
 
 
-def comparison_sentence(study: Study, c: dict[str, Any]) -> str:
+def comparison_sentence(study: CollectedRuns, c: dict[str, Any]) -> str:
     """One comparison of `compare_all` in words (see the module)."""
     a, b = c["a"], c["b"]
     lo, hi = c["ci"]
@@ -141,7 +141,7 @@ def holm_note(result: dict[str, Any]) -> str | None:
             "95% CI of the difference excludes 0.")
 
 
-def comparison_findings(study: Study, result: dict[str, Any] | None = None) -> list[str]:
+def comparison_findings(study: CollectedRuns, result: dict[str, Any] | None = None) -> list[str]:
     """Every comparison in words, then how their p-values were adjusted."""
     result = compare_all(study) if result is None else result
     lines = [comparison_sentence(study, c) for c in result["comparisons"]]
@@ -149,7 +149,7 @@ def comparison_findings(study: Study, result: dict[str, Any] | None = None) -> l
     return lines + ([note] if note else [])
 
 
-def best_for_cost(study: Study, tolerance: float = 0.01) -> list[str]:
+def best_for_cost(study: CollectedRuns, tolerance: float = 0.01) -> list[str]:
     """The best model, and the smallest one within `tolerance` of it: the seed's conclusion."""
     labels = study.labels()
     best = aggregate.best(study, labels)
@@ -174,7 +174,7 @@ def best_for_cost(study: Study, tolerance: float = 0.01) -> list[str]:
     return out
 
 
-def imbalance_findings(study: Study, train_counts=None) -> list[str]:
+def imbalance_findings(study: CollectedRuns, train_counts=None) -> list[str]:
     """Do rare classes suffer? Recall of the rarest classes against the rest, best model."""
     labels = study.labels()
     by_bal = aggregate.best(study, labels)
@@ -207,7 +207,7 @@ def imbalance_findings(study: Study, train_counts=None) -> list[str]:
     return lines
 
 
-def time_findings(study: Study) -> list[str]:
+def time_findings(study: CollectedRuns) -> list[str]:
     """The fastest model to 95% of the best final validation balanced accuracy, against the
     training time of the model that set it (none without a history)."""
     rows = time_to_accuracy_rows(study)
@@ -231,13 +231,13 @@ def time_findings(study: Study) -> list[str]:
             f"against {to_end} for {name} to finish{tail}"]
 
 
-def missing_findings(study: Study) -> list[str]:
+def missing_findings(study: CollectedRuns) -> list[str]:
     bad = [r for r in study.runs if not r.ok]
     return [f"{len(bad)} run(s) missing or failed and left out: "
             + ", ".join(f"{r.label} seed {r.seed} ({r.status})" for r in bad) + "."] if bad else []
 
 
-def findings(study: Study, train_counts=None,
+def findings(study: CollectedRuns, train_counts=None,
              comparisons: dict[str, Any] | None = None) -> list[str]:
     """Every finding the numbers support, most important first. `comparisons` is
     `compare_all(study)` when the caller has it already."""

@@ -29,7 +29,7 @@ from k49.errors import K49Error
 from k49.formats import DASH, finite_or_none
 from k49.io import write_text
 from k49.report.aggregate import SUMMARY_COLUMNS, summary_rows
-from k49.report.collect import Study
+from k49.report.collect import CollectedRuns
 from k49.report.table import COLUMNS, table_caption, table_rows
 from k49.report.time_table import time_table, time_to_accuracy_rows
 from k49.viz import DPI, THEMES
@@ -62,7 +62,7 @@ def _json_value(v: Any) -> Any:
     return int(n) if hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iu" else n
 
 
-def write_summary(study: Study, root: str | os.PathLike) -> tuple[Path, Path]:
+def write_summary(study: CollectedRuns, root: str | os.PathLike) -> tuple[Path, Path]:
     """Write ROOT/summary.csv and ROOT/summary.json (a list of rows) with exactly the columns
     SUMMARY_COLUMNS; a model with several seeds adds rows whose seed is "mean" and "sd".
     Missing values are empty in the CSV and null in the JSON. Returns (csv path, json path)."""
@@ -202,7 +202,7 @@ def _note_value(value: Any) -> str:
     return str(value)
 
 
-def _notes(study: Study, notes: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _notes(study: CollectedRuns, notes: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(label, text) pairs: the dataset and the run count, then the caller's notes."""
     ok, total = len(study.ok_runs), len(study.runs)
     merged: dict[str, Any] = {"dataset": study.spec.label(),
@@ -211,7 +211,7 @@ def _notes(study: Study, notes: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(str(k).replace("_", " ").capitalize(), _note_value(v)) for k, v in merged.items()]
 
 
-def _failed(study: Study) -> list[dict[str, str]]:
+def _failed(study: CollectedRuns) -> list[dict[str, str]]:
     out = []
     for r in study.runs:
         if r.ok:
@@ -240,13 +240,13 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def report_title(study: Study) -> str:
+def report_title(study: CollectedRuns) -> str:
     """The page title; a synthetic study's says "synthetic data, not K49"."""
     return f"Model comparison on {study.spec.label()}"
 
 
 def render_report(
-    study: Study,
+    study: CollectedRuns,
     figures: Mapping[str, Sequence[str | os.PathLike]],
     captions: Mapping[str, str],
     findings: Sequence[str],

@@ -24,7 +24,7 @@ from k49.formats import (
     with_interval,
 )
 from k49.report.aggregate import summary_rows
-from k49.report.collect import Study
+from k49.report.collect import CollectedRuns
 
 # ---------------------------------------------------------------------------------------------
 # The results table
@@ -70,7 +70,7 @@ def seed_text(n: int) -> str:
     return f"mean ± sd ({n} seeds, t 95% CI)"
 
 
-def table_rows(study: Study) -> list[dict[str, Any]]:
+def table_rows(study: CollectedRuns) -> list[dict[str, Any]]:
     """The results table: one row per good run and, for a model with several seeds, one
     "mean ± sd" row after its seeds, each metric with its 95% interval (see the module).
 
@@ -107,7 +107,7 @@ def table_rows(study: Study) -> list[dict[str, Any]]:
     return rows
 
 
-def table_caption(study: Study) -> str:
+def table_caption(study: CollectedRuns) -> str:
     """What the table's numbers and brackets are."""
     several = any(len(study.by_label(lb)) > 1 for lb in study.labels())
     text = ("Test-set metrics, one row per run, with 95% intervals in brackets: for a run, the "

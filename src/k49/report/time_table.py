@@ -24,7 +24,7 @@ from k49.evaluation.time_to_accuracy import check_history, curve, time_to_reach
 from k49.formats import format_percent, format_seconds
 from k49.io import write_text
 from k49.report import aggregate
-from k49.report.collect import RunRecord, Study
+from k49.report.collect import CollectedRuns, RunRecord
 
 #: The fractions of the target the table reports, as (column suffix, fraction).
 FRACTIONS = (("80", 0.80), ("90", 0.90), ("95", 0.95))
@@ -39,7 +39,7 @@ CSV_COLUMNS = (
 )
 
 
-def timed_runs(study: Study, label: str) -> list[RunRecord]:
+def timed_runs(study: CollectedRuns, label: str) -> list[RunRecord]:
     """The good runs of `label` with a usable history (one whose epochs all have training
     seconds): a damaged history leaves its run out instead of stopping the report."""
     out = []
@@ -62,7 +62,7 @@ def _total(history: Sequence[Mapping[str, Any]]) -> float:
     return float(sum(float(r["seconds"]) for r in history))
 
 
-def time_to_accuracy_rows(study: Study) -> list[dict[str, Any]]:
+def time_to_accuracy_rows(study: CollectedRuns) -> list[dict[str, Any]]:
     """One row per model with a history (see the module): its seeds, mean final validation
     balanced accuracy, mean total training seconds, the target and its model, and per fraction
     p ("80", "90", "95") threshold_p, seconds_to_p (None: not reached by every seed) and

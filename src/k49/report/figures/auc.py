@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.ticker import PercentFormatter
 
 from k49.report import aggregate
-from k49.report.collect import Study
+from k49.report.collect import CollectedRuns
 from k49.report.figures.inputs import (
     INTERVALS_NOTE,
     FigureInputs,
@@ -36,7 +36,7 @@ from k49.report.figures.style import (
 from k49.viz import CYCLE, new_figure, title_for
 
 
-def _find(study: Study, model: str) -> str | None:
+def _find(study: CollectedRuns, model: str) -> str | None:
     """The label of seed model `model`: its own name, or a run of it without mixup."""
     labels = study.labels()
     if model in labels:
@@ -49,7 +49,7 @@ def _find(study: Study, model: str) -> str | None:
     return None
 
 
-def choose_pairs(study: Study) -> list[tuple[str, str, str]]:
+def choose_pairs(study: CollectedRuns) -> list[tuple[str, str, str]]:
     """The seed's five AUC comparisons as (title, label_a, label_b), chosen from the results.
 
     "Best" is by mean balanced accuracy over seeds; NN is family "mlp", CNN family "cnn";

@@ -12,7 +12,7 @@ from matplotlib.ticker import PercentFormatter
 
 from k49.evaluation import metrics as M
 from k49.report import aggregate
-from k49.report.collect import RunRecord, Study
+from k49.report.collect import CollectedRuns, RunRecord
 from k49.report.figures.inputs import FigureInputs, family, seeds_note
 from k49.report.figures.registry import figure
 from k49.report.figures.style import (
@@ -108,7 +108,7 @@ def training_curves_figure(inputs: FigureInputs, label: str) -> Maker | None:
     return make
 
 
-def _line_styles(study: Study, labels: Sequence[str]) -> dict[str, tuple[str, str]]:
+def _line_styles(study: CollectedRuns, labels: Sequence[str]) -> dict[str, tuple[str, str]]:
     """A (colour, linestyle) per label: colours cycle within a family, the style marks it."""
     out, seen = {}, {}
     for label in labels:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from k49.report import aggregate
-from k49.report.collect import Study
+from k49.report.collect import CollectedRuns
 
 
 @dataclass
@@ -20,7 +20,7 @@ class FigureInputs:
     `best` is the model shown alone (`aggregate.best_label`), None without a good run.
     """
 
-    study: Study
+    study: CollectedRuns
     train_counts: np.ndarray | None = None
     test_images: np.ndarray | None = None
     best: str | None = field(init=False)
@@ -29,18 +29,18 @@ class FigureInputs:
         self.best = aggregate.best_label(self.study)
 
 
-def family(study: Study, label: str) -> str:
+def family(study: CollectedRuns, label: str) -> str:
     """The model family of `label` ("mlp", "cnn"...; "" if it has no good run)."""
     runs = study.by_label(label)
     return runs[0].family if runs else ""
 
 
-def optimizer(study: Study, label: str) -> str | None:
+def optimizer(study: CollectedRuns, label: str) -> str | None:
     runs = study.by_label(label)
     return runs[0].config.get("config", {}).get("optimizer") if runs else None
 
 
-def means(study: Study, labels: Sequence[str], key: str) -> np.ndarray:
+def means(study: CollectedRuns, labels: Sequence[str], key: str) -> np.ndarray:
     """The mean over seeds of metric `key`, one per label (NaN where none has it)."""
     return aggregate.mean_sd(study, labels, key)[0]
 
@@ -61,7 +61,8 @@ def interval_errors(values: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> 
     return err
 
 
-def mean_errors(study: Study, labels: Sequence[str], key: str) -> tuple[np.ndarray, np.ndarray]:
+def mean_errors(study: CollectedRuns, labels: Sequence[str],
+                key: str) -> tuple[np.ndarray, np.ndarray]:
     """The value drawn for each label (the mean over its seeds, or its one run's value) and its
     95% interval as error bars (`interval_errors` of `aggregate.intervals`)."""
     values = means(study, labels, key)
@@ -73,7 +74,7 @@ INTERVALS_NOTE = ("error bars are 95% intervals: bootstrap over test images for 
                   "t interval over seeds for several (none where a run recorded no interval)")
 
 
-def seeds_note(study: Study, labels: Sequence[str], intervals: bool = True) -> str:
+def seeds_note(study: CollectedRuns, labels: Sequence[str], intervals: bool = True) -> str:
     """What a figure's values stand for, short enough for a subtitle: "mean over 3 seeds, 95% t
     intervals"; without `intervals`, only how many seeds are averaged (the captions say how the
     intervals are computed, `INTERVALS_NOTE`)."""

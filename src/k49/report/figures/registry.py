@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from k49.report.collect import Study
+from k49.report.collect import CollectedRuns
 from k49.report.figures.inputs import FigureInputs
 from k49.report.figures.style import Maker
 from k49.viz import THEMES, save_figure
@@ -92,7 +92,7 @@ def figure(stem: str, *, caption: str | Callable[[Any], str], model: ModelChoice
     return register
 
 
-def figure_captions(study: Study | None = None) -> dict[str, str]:
+def figure_captions(study: CollectedRuns | None = None) -> dict[str, str]:
     """One sentence per figure stem, in the report's order.
 
     Without a study a per-model stem is its pattern (`training_curves_<label>`); with one it is
@@ -131,7 +131,7 @@ def planned(inputs: FigureInputs) -> Iterator[tuple[str, Callable[[], Maker | No
 
 
 def report_figures(
-    study: Study,
+    study: CollectedRuns,
     out_dir: str | os.PathLike,
     *,
     train_counts: np.ndarray | None = None,
