@@ -11,6 +11,10 @@ a warm-up, after the load and at its peak, and the latency of a lone client. Usa
         [--out benchmarks/results/serve.json] [--json]
 
 Without --run-dir the run is trained into a temporary folder (about 10 s).
+
+Then the hostile case (issue 20): while 4 clients each send a body of 195,000 empty multipart
+parts (4.3 MB, under the upload cap), GET /health is timed; goal: p99 under 100 ms, and every
+hostile body refused with 400.
 """
 
 from __future__ import annotations
@@ -153,6 +157,67 @@ def load(url: str, png: bytes, requests: int = 2000, clients: int = 8) -> dict:
     return asyncio.run(_load(url, predict_request(host, png), requests, clients))
 
 
+#: The hostile body: ~195,000 empty multipart parts, 4.3 MB (the size the red team sent).
+HOSTILE_PARTS = 195_000
+
+
+def hostile_request(host: str) -> bytes:
+    """A POST /predict of HOSTILE_PARTS empty parts (a parser's worst case, under the cap)."""
+    body = b"--b\r\n\r\n\r\n" * HOSTILE_PARTS + b"--b--\r\n"
+    return (f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; "
+            f"boundary=b\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            ).encode() + body
+
+
+async def _status(url: str, request: bytes) -> tuple[int, float]:
+    """Send one request on a new connection: (HTTP status, seconds to the answer)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    t0 = time.perf_counter()
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(int(_LENGTH.search(head).group(1)))
+        return int(head.split(b" ", 2)[1]), time.perf_counter() - t0
+    finally:
+        writer.close()
+
+
+async def _hostile(url: str, bodies: int, rounds: int) -> dict:
+    host = url.removeprefix("http://")
+    health = f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    hostile = hostile_request(host)
+    health_answers: list[tuple[int, float]] = []
+    hostile_answers: list[tuple[int, float]] = []
+
+    async def attack() -> None:
+        for _ in range(rounds):
+            hostile_answers.append(await _status(url, hostile))
+
+    async def poll(attackers: asyncio.Future) -> None:
+        while not attackers.done():
+            health_answers.append(await _status(url, health))
+            await asyncio.sleep(0.005)
+
+    attackers = asyncio.gather(*(attack() for _ in range(bodies)))
+    await asyncio.gather(attackers, poll(attackers))
+    ms = np.array([t for _, t in health_answers]) * 1000
+    return {"hostile_bodies_in_flight": bodies, "hostile_requests": len(hostile_answers),
+            "hostile_statuses": sorted({code for code, _ in hostile_answers}),
+            "hostile_p50_ms": round(float(np.median([t for _, t in hostile_answers])) * 1000, 1),
+            "health_requests": len(health_answers),
+            "health_statuses": sorted({code for code, _ in health_answers}),
+            "health_p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "health_p99_ms": round(float(np.percentile(ms, 99)), 1),
+            "health_max_ms": round(float(ms.max()), 1)}
+
+
+def hostile(url: str, bodies: int = 4, rounds: int = 5) -> dict:
+    """Time GET /health while `bodies` clients each send `rounds` hostile bodies in turn."""
+    return asyncio.run(_hostile(url, bodies, rounds))
+
+
 def run_bench(run_dir: Path, requests: int = 2000, clients: int = 8, warmup: int = 200) -> dict:
     """Start a server on `run_dir`, warm it up, load it; the numbers, with its memory."""
     proc, url = start_server(run_dir)
@@ -163,6 +228,7 @@ def run_bench(run_dir: Path, requests: int = 2000, clients: int = 8, warmup: int
         result = load(url, png, requests, clients)
         after = memory_mb(proc.pid)
         alone = load(url, png, warmup, 1)
+        under_attack = hostile(url)
     finally:
         stop_server(proc)
     return {"model": MODEL, **result, "warmup_requests": warmup,
@@ -170,6 +236,7 @@ def run_bench(run_dir: Path, requests: int = 2000, clients: int = 8, warmup: int
             "rss_after_warmup_mb": round(before["rss_mb"], 1),
             "rss_after_mb": round(after["rss_mb"], 1),
             "peak_rss_mb": round(after["peak_rss_mb"], 1),
+            "hostile": {**under_attack, "goal": {"health_p99_ms": 100, "hostile_statuses": [400]}},
             "goal": {"requests_per_s": 100, "p99_ms": 100}, "cpus": os.cpu_count(),
             "python": platform.python_version()}
 

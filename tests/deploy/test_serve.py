@@ -23,9 +23,13 @@ from cli_runner import assert_one_line_error, k49, k49_process
 from k49.deploy.images import MAX_BYTES, load_k49_image
 from k49.deploy.model_card import model_card
 from k49.deploy.predict import Predictor
-from k49.deploy.server import create_app
+from k49.deploy.server import MAX_PARTS, create_app
 
 pytestmark = pytest.mark.slow
+
+
+#: Where the test clients say they are (a Host the server answers).
+LOCAL = "http://localhost"
 
 
 def png(array: np.ndarray, mode: str = "L") -> bytes:
@@ -36,7 +40,7 @@ def png(array: np.ndarray, mode: str = "L") -> bytes:
 
 @pytest.fixture(scope="module")
 def client(trained_run):
-    with TestClient(create_app(trained_run, device="cpu")) as c:
+    with TestClient(create_app(trained_run, device="cpu"), base_url=LOCAL) as c:
         yield c
 
 
@@ -74,10 +78,12 @@ def test_health(client, predictor):
     assert body["classes"] == predictor.num_classes
 
 
-def test_model_is_the_model_card(client, trained_run):
+def test_model_is_the_model_card_without_this_machines_paths(client, trained_run):
     response = client.get("/model")
     assert response.status_code == 200
-    assert response.json() == json.loads(json.dumps(model_card(trained_run)))
+    assert response.json() == json.loads(json.dumps(model_card(trained_run, public=True)))
+    assert str(trained_run.resolve().parent) not in response.text
+    assert response.json()["label"] == model_card(trained_run)["label"]
 
 
 def test_page_and_its_assets_stay_on_this_server(client):
@@ -131,7 +137,7 @@ def test_concurrent_requests_are_batched(trained_run, predictor, real_sample):
 
     async def many():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://k49") as c:
+        async with httpx.AsyncClient(transport=transport, base_url=LOCAL) as c:
             async def one(i):
                 r = await c.post("/predict", files={"file": ("a.png", datas[i], "image/png")})
                 answers[i] = r.json()["top"][0]["class"]
@@ -151,7 +157,7 @@ def test_concurrent_requests_are_batched(trained_run, predictor, real_sample):
 def test_knn_run_is_served(knn_run, real_sample):
     predictor = Predictor.from_run(knn_run)
     data = png(real_sample[0][5])
-    with TestClient(create_app(knn_run)) as c:
+    with TestClient(create_app(knn_run), base_url=LOCAL) as c:
         assert c.get("/health").json()["model"] == predictor.model_name
         body = post(c, data, top_k=3).json()
     expected = predictor.predict(load_k49_image(data)[None], top_k=3)[0].to_dict()["top"]
@@ -195,7 +201,8 @@ def test_wrong_content_type_is_415(client, real_sample):
     assert_error(client.post("/predict", json={"file": "x"}), 415)
 
 
-@pytest.mark.parametrize("top_k", ["0", "-1", "50", "abc", "2.5", ""])
+@pytest.mark.parametrize("top_k", ["0", "-1", "50", "abc", "2.5", "", "\u00b2", "\u0663",
+                                   "9" * 5000, "0" * 5000 + "1"])
 def test_bad_top_k_is_422(client, real_sample, top_k):
     assert_error(post(client, png(real_sample[0][0]), top_k=top_k), 422, "top_k")
 
@@ -212,6 +219,53 @@ def test_missing_or_malformed_parts(client, real_sample):
     assert_error(client.get("/predict"), 405)
 
 
+def multipart(parts: list[tuple[str, bytes]], boundary: str = "b0und4ry") -> tuple[bytes, dict]:
+    """A multipart/form-data body of (field name, content) parts, and its headers."""
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="a.png"\r\n'
+        f"Content-Type: image/png\r\n\r\n".encode() + data + b"\r\n" for name, data in parts)
+    return body + f"--{boundary}--\r\n".encode(), {
+        "content-type": f"multipart/form-data; boundary={boundary}"}
+
+
+def test_multipart_parts_and_boundary_are_bounded(client, real_sample):
+    data = png(real_sample[0][0])
+    body, headers = multipart([("file", data)] + [("x", b"")] * (MAX_PARTS - 1))
+    assert client.post("/predict", content=body, headers=headers).status_code == 200
+    body, headers = multipart([("x", b"")] * MAX_PARTS + [("file", data)])
+    assert_error(client.post("/predict", content=body, headers=headers), 400,
+                 f"more than {MAX_PARTS} parts")
+    many = b"".join(b"--b\r\n\r\n\r\n" for _ in range(195_000)) + b"--b--\r\n"
+    assert_error(client.post("/predict", content=many[:MAX_BYTES], headers={
+        "content-type": "multipart/form-data; boundary=b"}), 400, "parts")
+    long = "x" * 5000
+    body, headers = multipart([("file", data)], boundary=long)
+    assert_error(client.post("/predict", content=body, headers=headers), 400, "boundary",
+                 "1 to 70")
+    assert_error(client.post("/predict", content=data, headers={
+        "content-type": "multipart/form-data"}), 400, "boundary")
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8049", "localhost.evil.example",
+                                  "127.0.0.1.nip.io"])
+def test_unknown_host_is_refused(client, host):
+    """DNS rebinding: a page on another name that resolves to this machine cannot use it."""
+    assert_error(client.get("/health", headers={"host": host}), 400, "Host", "--allow-host")
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:8049", "127.0.0.1:8049", "[::1]:8049",
+                                  "10.1.2.3", "LOCALHOST", socket.gethostname()])
+def test_addresses_and_this_machine_are_answered(client, host):
+    assert client.get("/health", headers={"host": host}).status_code == 200
+
+
+def test_allowed_host_names(trained_run):
+    app = create_app(trained_run, device="cpu", allowed_hosts=["k49.example.org"])
+    with TestClient(app, base_url="http://k49.example.org") as c:
+        assert c.get("/health").status_code == 200
+        assert c.get("/health", headers={"host": "other.example.org"}).status_code == 400
+
+
 def test_internal_error_is_500_without_internals(trained_run, real_sample):
     app = create_app(trained_run, device="cpu")
 
@@ -219,7 +273,7 @@ def test_internal_error_is_500_without_internals(trained_run, real_sample):
         raise RuntimeError("secret internals /home/user/weights")
 
     app.state.batcher.proba = broken
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app, raise_server_exceptions=False, base_url=LOCAL) as c:
         response = post(c, png(real_sample[0][0]))
         message = assert_error(response, 500)
         assert "secret" not in message and "RuntimeError" not in response.text

@@ -50,3 +50,17 @@ def test_load_without_errors_and_flat_memory(bench, synth_dir, tmp_path):
     assert "Traceback" not in err and "Traceback" not in out
     banner = proc.banner
     assert "serving" in banner and "CNN_dense_batch_norm" in banner and "synthetic" in banner
+
+
+def test_health_answers_while_hostile_bodies_are_refused(bench, synth_dir, tmp_path):
+    """4 clients send 195,000-part bodies in turn; /health keeps answering meanwhile (polled
+    while they are in flight) and every hostile body is refused with 400. Its
+    latency is the benchmark's to report, not this test's."""
+    run = bench.make_run(tmp_path / "run", synth_dir, model="NN_1_adam")
+    proc, url = bench.start_server(run)
+    try:
+        result = bench.hostile(url, bodies=4, rounds=2)
+    finally:
+        bench.stop_server(proc)
+    assert result["hostile_requests"] == 8 and result["hostile_statuses"] == [400]
+    assert result["health_statuses"] == [200] and result["health_requests"] >= 1

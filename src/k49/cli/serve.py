@@ -22,6 +22,10 @@ def serve_cmd(
         help="Address to listen on; 0.0.0.0 opens the server to the network.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free port).")] = 8049,
     device: Device = "auto",
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="A host name the server is reached by, besides its IP addresses, "
+        "localhost and this machine's name (repeat for more); other Host headers are refused.",
+    )] = None,
 ) -> None:
     """Serve RUN_DIR's model: a drawing page at /, POST /predict, GET /health and /model."""
     import uvicorn
@@ -31,7 +35,8 @@ def serve_cmd(
 
     Image.MAX_IMAGE_PIXELS = min(Image.MAX_IMAGE_PIXELS or MAX_PIXELS, MAX_PIXELS)
 
-    application = create_app(run_dir, device=device)  # a bad RUN_DIR fails before binding
+    # a bad RUN_DIR fails before binding
+    application = create_app(run_dir, device=device, allowed_hosts=allow_host or ())
     sock = open_socket(host, port)
     predictor = application.state.predictor
     bound = sock.getsockname()[1]

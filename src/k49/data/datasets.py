@@ -173,6 +173,14 @@ def normalize_name(name: str) -> str:
     return f"{FOLDER_PREFIX}{_folder_path(name)}"
 
 
+def public_name(name: str) -> str:
+    """`name` as shown to a server's clients: a folder dataset by its folder's name alone
+    (`folder:/home/me/data` -> `folder:data`), never the path on this machine."""
+    if not name.startswith(FOLDER_PREFIX):
+        return name
+    return f"{FOLDER_PREFIX}{Path(name.removeprefix(FOLDER_PREFIX)).name}"
+
+
 def get_spec(name: str) -> DatasetSpec:
     """The spec of dataset `name`: a built-in name, or `folder:PATH` (or a path) of a folder of
     K49-format files. An unknown name fails listing the valid names."""

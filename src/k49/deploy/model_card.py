@@ -13,7 +13,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from k49.data.datasets import DatasetSpec
+from k49.data.datasets import DatasetSpec, public_name
 from k49.data.k49format import codepoint, md5sum, read_array
 from k49.errors import K49Error
 from k49.evaluation.metric_table import METRICS
@@ -31,8 +31,9 @@ TRAINING_KEYS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "los
 N_RAREST = 5
 
 
-def model_card(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
-    """The facts of a run's model card, JSON-ready; reads the run, writes nothing.
+def model_card(run_dir: str | os.PathLike | RunDir, *, public: bool = False) -> dict[str, Any]:
+    """The facts of a run's model card, JSON-ready; reads the run, writes nothing. `public`
+    (a server's /model): no path of this machine, only the run's and dataset folder's names.
 
     Keys (stable; `schema` is raised if one changes meaning):
 
@@ -84,7 +85,7 @@ def model_card(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
         "synthetic": synthetic,
         "synthetic_notice": _synthetic_notice(data) if synthetic else None,
         "dataset": {
-            "name": data.name, "title": spec.title,
+            "name": public_name(data.name) if public else data.name, "title": spec.title,
             "synthetic": synthetic, "train_size": data.train_size,
             "test_size": data.test_size, "n_classes": spec.n_classes,
             "subset": provenance.subset,
@@ -104,7 +105,7 @@ def model_card(run_dir: str | os.PathLike | RunDir) -> dict[str, Any]:
         "created": provenance.created,
     }
     facts["intended_use"] = _intended_use(spec)
-    facts["limitations"] = _limitations(facts, run)
+    facts["limitations"] = _limitations(facts, run, public)
     return facts
 
 
@@ -167,7 +168,7 @@ def _intended_use(spec: DatasetSpec) -> str:
             f"{spec.n_classes} classes, even for an image that is none of them.")
 
 
-def _limitations(facts: dict[str, Any], run: RunDir) -> list[str]:
+def _limitations(facts: dict[str, Any], run: RunDir, public: bool) -> list[str]:
     out = []
     if facts["synthetic"]:
         out.append("Synthetic training and test data: font renderings differ from handwritten "
@@ -192,8 +193,9 @@ def _limitations(facts: dict[str, Any], run: RunDir) -> list[str]:
                "are meaningless.")
     metrics = facts["metrics"]
     if metrics is None:
-        out.append(f"No test metrics: {run.file(RunDir.METRICS)} is missing; compute it with "
-                   f"`k49 evaluate {run.path}`.")
+        where = run.path.name if public else run.path
+        out.append(f"No test metrics: {RunDir.METRICS} is missing from run {where}; compute it "
+                   f"with `k49 evaluate {where}`.")
     elif metrics.get("ece") is not None:
         out.append(f"Probabilities are softmax outputs, calibrated only as well as the test "
                    f"set shows (expected calibration error {metrics['ece']:.3f}).")

@@ -5,8 +5,11 @@ answers the top-k classes, the 28x28 image the model received and whether the mo
 synthetic data. GET /health, GET /model (the model card), GET / (the drawing page).
 
 Safe by default: uploads are read into memory only (never a file), capped at MAX_BYTES (by
-Content-Length, then while reading), their type checked; every error is JSON {"error": "one
-line"} with its 4xx code, and a 500 says nothing of the internals.
+Content-Length, then while reading) and at MAX_PARTS multipart parts, their type checked, and
+parsed, decoded and run in worker threads, so one client's body never holds up another's
+request; a request whose Host header names neither this machine nor an allowed host is refused
+(DNS rebinding); every error is JSON {"error": "one line"} with its 4xx code, and a 500 says
+nothing of the internals.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import asyncio
 import base64
 import errno
 import io
+import ipaddress
 import os
 import socket
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +37,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from k49.data.datasets import public_name
 from k49.data.k49format import codepoint
 from k49.deploy.images import MAX_BYTES, BadImage, load_k49_image
 from k49.deploy.model_card import model_card
@@ -43,6 +49,10 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/bmp", "image/x-ms-bmp", "image/
                "image/webp", "image/gif")
 #: Room for the multipart boundaries and part headers around a MAX_BYTES image.
 MULTIPART_SLACK = 16 * 1024
+#: Parts a multipart body may carry: the page sends one ("file"); a few more are tolerated.
+MAX_PARTS = 8
+#: RFC 2046's longest multipart boundary.
+MAX_BOUNDARY = 70
 TOO_LARGE = f"the upload is larger than {MAX_BYTES // 2**20} MB: send a smaller image"
 #: The page may load nothing from anywhere else; it talks to this server only.
 PAGE_HEADERS = {
@@ -123,9 +133,33 @@ class Batcher:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
+def allowed_host_names(extra: Collection[str] = ()) -> frozenset[str]:
+    """The Host names a server on this machine answers to, besides IP addresses: localhost,
+    the machine's own names and `extra` (the names it is published under)."""
+    names = {"localhost", socket.gethostname(), socket.getfqdn(), *extra}
+    return frozenset(name.lower().rstrip(".") for name in names if name)
+
+
+def host_allowed(hostname: str | None, names: Collection[str]) -> bool:
+    """Whether a request's Host (without its port) may be answered: an IP address (a DNS
+    rebinding attack needs a name) or one of `names`."""
+    if not hostname:
+        return False
+    try:
+        ipaddress.ip_address(hostname.strip("[]"))
+        return True
+    except ValueError:
+        return hostname.lower().rstrip(".") in names
+
+
 def create_app(run_dir: str | os.PathLike, device: str = "auto", *, max_batch: int = 64,
-               max_wait: float = 0.002) -> FastAPI:
-    """The app serving `run_dir`'s model; a K49Error here if the run cannot be loaded."""
+               max_wait: float = 0.002,
+               allowed_hosts: Collection[str] | None = None) -> FastAPI:
+    """The app serving `run_dir`'s model; a K49Error here if the run cannot be loaded.
+
+    Requests whose Host is not an IP address, localhost, this machine's name or one of
+    `allowed_hosts` are refused with 400.
+    """
     predictor = Predictor.from_run(run_dir, device=device)
     batcher = Batcher(predictor.proba, max_batch=max_batch, max_wait=max_wait)
     prepare_pool = ThreadPoolExecutor(2, thread_name_prefix="k49-prepare")
@@ -143,9 +177,17 @@ def create_app(run_dir: str | os.PathLike, device: str = "auto", *, max_batch: i
                   openapi_url=None)
     app.state.predictor, app.state.batcher = predictor, batcher
     _install_error_handlers(app)
+    host_names = allowed_host_names(allowed_hosts or ())
+
+    @app.middleware("http")
+    async def trusted_host(request: Request, call_next):
+        if not host_allowed(request.url.hostname, host_names):
+            return _error(400, f"unknown Host {request.headers.get('host', '')[:100]!r}: this "
+                          "server answers to its address, localhost or its --allow-host names")
+        return await call_next(request)
 
     facts = {"model": predictor.model_name, "label": predictor.label,
-             "dataset": predictor.dataset, "synthetic": bool(predictor.synthetic)}
+             "dataset": public_name(predictor.dataset), "synthetic": bool(predictor.synthetic)}
 
     @app.get("/health")
     async def health() -> dict:
@@ -155,17 +197,17 @@ def create_app(run_dir: str | os.PathLike, device: str = "auto", *, max_batch: i
     @app.get("/model")
     async def model() -> dict:
         if not card:
-            card.update(await run_in_threadpool(model_card, run_dir))
+            card.update(await run_in_threadpool(model_card, run_dir, public=True))
         return card
 
     @app.post("/predict")
     async def predict(request: Request) -> dict:
         top_k = _top_k(request.query_params.get("top_k", "5"), predictor.num_classes)
-        data = await _upload(request)
+        body, boundary = await _upload(request)
         loop = asyncio.get_running_loop()
         batcher.coming += 1
         try:
-            image, preview = await loop.run_in_executor(prepare_pool, _prepare, data)
+            image, preview = await loop.run_in_executor(prepare_pool, _prepare, body, boundary)
         finally:
             batcher.coming -= 1
         proba = await batcher.submit(image)
@@ -183,25 +225,36 @@ def create_app(run_dir: str | os.PathLike, device: str = "auto", *, max_batch: i
 
 
 def _top_k(text: str, classes: int) -> int:
-    if not (text.isdigit() and 1 <= int(text) <= classes):
+    # isdigit alone admits "²" and 5,000-digit numbers, which int() refuses
+    if not (text.isascii() and text.isdigit() and len(text) <= 4 and 1 <= int(text) <= classes):
         raise Refused(422, f"top_k must be a whole number from 1 to {classes}, got {text[:20]!r}")
     return int(text)
 
 
-async def _upload(request: Request) -> bytes:
-    """The image bytes of the request, read into memory, capped at MAX_BYTES."""
+async def _upload(request: Request) -> tuple[bytes, bytes | None]:
+    """The request's body, read into memory and capped, and its multipart boundary (None for
+    a raw image body); `_image_bytes` takes the image out of it in a worker thread."""
     kind, params = parse_options_header(request.headers.get("content-type", ""))
     kind = kind.decode("latin-1").lower()
     if kind == "multipart/form-data":
-        body = await _read_body(request, MAX_BYTES + MULTIPART_SLACK)
-        data, kind = _multipart_file(body, params.get(b"boundary", b""))
-    elif kind in IMAGE_TYPES:
-        data = await _read_body(request, MAX_BYTES)
-    else:
-        raise Refused(415, f"send an image ({', '.join(IMAGE_TYPES)}) as the multipart field "
-                      f"'file' or as the body, not {kind or 'no content type'}")
+        boundary = params.get(b"boundary", b"")
+        if not 1 <= len(boundary) <= MAX_BOUNDARY:
+            raise Refused(400, f"the multipart boundary must be 1 to {MAX_BOUNDARY} characters, "
+                          f"got {len(boundary)}: send a standard multipart/form-data body")
+        return await _read_body(request, MAX_BYTES + MULTIPART_SLACK), boundary
+    if kind in IMAGE_TYPES:
+        return await _read_body(request, MAX_BYTES), None
+    raise Refused(415, f"send an image ({', '.join(IMAGE_TYPES)}) as the multipart field "
+                  f"'file' or as the body, not {kind[:100] or 'no content type'}")
+
+
+def _image_bytes(body: bytes, boundary: bytes | None) -> bytes:
+    """The uploaded image's bytes: the body itself, or its multipart field "file"."""
+    if boundary is None:
+        return body
+    data, kind = _multipart_file(body, boundary)
     if kind not in IMAGE_TYPES:
-        raise Refused(415, f"the file's type is {kind or 'not given'}; send one of "
+        raise Refused(415, f"the file's type is {kind[:100] or 'not given'}; send one of "
                       f"{', '.join(IMAGE_TYPES)}")
     if len(data) > MAX_BYTES:
         raise Refused(413, TOO_LARGE)
@@ -223,8 +276,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def _multipart_file(body: bytes, boundary: bytes) -> tuple[bytes, str]:
     """The bytes and content type of the part named "file" of a multipart/form-data body."""
-    if not boundary:
-        raise Refused(400, "the multipart body has no boundary in its Content-Type")
     parts: list[dict] = []
     header: list[bytes] = [b"", b""]
 
@@ -240,8 +291,14 @@ def _multipart_file(body: bytes, boundary: bytes) -> tuple[bytes, str]:
             header[i] += data[start:end]
         return add
 
+    def on_part_begin() -> None:
+        if len(parts) == MAX_PARTS:
+            raise Refused(400, f"the multipart body has more than {MAX_PARTS} parts: send the "
+                          "image as the field 'file' alone")
+        parts.append({"headers": {}, "data": []})
+
     parser = MultipartParser(boundary, {
-        "on_part_begin": lambda: parts.append({"headers": {}, "data": []}),
+        "on_part_begin": on_part_begin,
         "on_header_field": on_header(0), "on_header_value": on_header(1),
         "on_header_end": on_header_end, "on_part_data": on_part_data})
     try:
@@ -257,9 +314,9 @@ def _multipart_file(body: bytes, boundary: bytes) -> tuple[bytes, str]:
     raise Refused(422, "no image in the request: send it as the multipart field 'file'")
 
 
-def _prepare(data: bytes) -> tuple[np.ndarray, str]:
-    """The K49-form image of upload `data` and a PNG data URI of it (in a worker thread)."""
-    image = load_k49_image(data, name="the upload")
+def _prepare(body: bytes, boundary: bytes | None) -> tuple[np.ndarray, str]:
+    """The K49-form image of an upload and a PNG data URI of it (in a worker thread)."""
+    image = load_k49_image(_image_bytes(body, boundary), name="the upload")
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, "PNG")
     return image, "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
