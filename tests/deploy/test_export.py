@@ -57,7 +57,7 @@ def torch_model(run: RunDir) -> torch.nn.Module:
 
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()
-                  if p.suffix == ".onnx" or ".part" in p.name or p.name == export.CARD_FILE)
+                  if p.suffix in (".onnx", ".md") or ".part" in p.name)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -97,7 +97,7 @@ def test_export_matches_torch_with_dynamic_batch_metadata_and_card(name, synth, 
                     "| Balanced accuracy |", "95% CI", "## Rarest classes",
                     "## Intended use", "## Limitations", "## The ONNX file"):
         assert section in card, section
-    assert leftovers(run.path) == ["MODEL_CARD.md", "model.onnx"]
+    assert leftovers(run.path) == ["model.md", "model.onnx"]
 
 
 def test_model_card_facts_are_json_ready_and_rank_the_rarest_classes(synth, tmp_path):
@@ -124,7 +124,7 @@ def test_the_torchscript_fallback_exports_with_a_dynamic_batch(synth, real_image
     out = tmp_path / "out" / "cnn.onnx"
     result = export_onnx(run, out, check_images=real_images)
     assert "TorchScript" in result["exporter"] and result["n_checked"] == 100
-    assert result["max_abs_diff"] <= 1e-4 and (out.parent / "MODEL_CARD.md").exists()
+    assert result["max_abs_diff"] <= 1e-4 and (out.parent / "cnn.md").exists()
     got = onnx_proba(out, real_images[:7])
     np.testing.assert_allclose(got, predict_proba(torch_model(run), real_images[:7]), atol=1e-4)
 
@@ -159,7 +159,7 @@ def test_cli_exports_and_prints_paths_difference_and_size(synth, tmp_path):
     size = out.stat().st_size
     assert f"wrote {out} ({size / 1024:.1f} kB" in proc.stdout
     assert "largest absolute difference torch vs onnxruntime" in proc.stdout
-    assert f"wrote {out.parent / 'MODEL_CARD.md'}" in proc.stdout
+    assert f"wrote {out.parent / 'cnn.md'}" in proc.stdout
     assert read_metadata(out)["model"] == "CNN_1_sgd"
 
 
@@ -172,3 +172,34 @@ def test_cli_refuses_knn_and_unknown_formats(synth, tmp_path):
     assert leftovers(tmp_path) == []
     proc = k49("export", str(run.path), "--format", "tflite")
     assert proc.returncode != 0 and "--format onnx" in proc.stderr
+
+
+def test_exports_into_one_folder_keep_their_own_cards_and_other_files_are_kept(synth, tmp_path):
+    """Each .onnx gets the card named after it; a file k49 did not write is never replaced
+    without --force, and then nothing at all is written; k49's own files are re-exported."""
+    run_a = make_run(synth, tmp_path / "a", "NN_1_sgd")
+    run_b = make_run(synth, tmp_path / "b", "NN_1_adam")
+    out = tmp_path / "out"
+    export_onnx(run_a, out / "a.onnx")
+    export_onnx(run_b, out / "b.onnx")
+    assert leftovers(out) == ["a.md", "a.onnx", "b.md", "b.onnx"]
+    assert "Model card: " in (out / "a.md").read_text() and "NN_1_sgd" in (out / "a.md").read_text()
+    assert read_metadata(out / "b.onnx")["model"] == "NN_1_adam"
+    export_onnx(run_b, out / "a.onnx")  # k49's own pair: replaced
+    assert read_metadata(out / "a.onnx")["model"] == "NN_1_adam"
+
+    (out / "mine.md").write_text("my notes\n")
+    (out / "theirs.onnx").write_bytes(b"not k49's")
+    for target, theirs in ((out / "mine.onnx", out / "mine.md"),
+                           (out / "theirs.onnx", out / "theirs.onnx")):
+        before, files = theirs.read_bytes(), leftovers(out)
+        proc = k49("export", str(run_a.path), "--out", str(target))
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert f"{theirs} exists and was not written by k49 export" in proc.stderr
+        assert "--force" in proc.stderr
+        assert theirs.read_bytes() == before and leftovers(out) == files
+    proc = k49("export", str(run_a.path), "--out", str(out / "mine.onnx"), "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert "Model card: " in (out / "mine.md").read_text()
+    with pytest.raises(K49Error, match=r"ending in \.onnx"):
+        export_onnx(run_a, out / "model.md")

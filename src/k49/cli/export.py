@@ -18,8 +18,10 @@ def export_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by `k49 train`/`run`.")],
     fmt: Annotated[str, typer.Option("--format", help="Output format: onnx.")] = "onnx",
     out: Annotated[Path | None, typer.Option(
-        "--out", help="The .onnx file to write (default: RUN_DIR/model.onnx); MODEL_CARD.md "
-        "goes beside it.")] = None,
+        "--out", help="The .onnx file to write (default: RUN_DIR/model.onnx); its model card "
+        "goes beside it, named after it (x.onnx -> x.md).")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace files at those paths even if k49 did not write them.")] = False,
 ) -> None:
     """Export a trained network to ONNX, checked against torch, with a model card."""
     if fmt.lower() not in FORMATS:
@@ -27,7 +29,7 @@ def export_cmd(
                        "--format onnx")
     from k49.deploy.export import export_onnx
 
-    r = export_onnx(run_dir, out)
+    r = export_onnx(run_dir, out, force=force)
     if r["metrics_computed"]:
         console.print(f"computed the test metrics of {run_dir} first (as `k49 evaluate`)",
                       highlight=False, soft_wrap=True)

@@ -33,7 +33,7 @@ from k49.data.k49format import check_images, read_array
 from k49.deploy.model_card import model_card, render_model_card
 from k49.errors import K49Error
 from k49.evaluation.run import evaluate_run
-from k49.io import atomic_path, write_text
+from k49.io import atomic_path, read_user_file, write_text
 from k49.models import get_entry
 from k49.models.inference import predict_proba
 from k49.runs.records import Provenance
@@ -41,7 +41,8 @@ from k49.runs.rundir import RunDir
 from k49.training.trained import load_model
 
 ONNX_FILE = "model.onnx"
-CARD_FILE = "MODEL_CARD.md"
+#: The last line of every model card k49 writes: how an export knows the card is its own.
+CARD_MARK = "<!-- written by k49 export"
 #: Images run through torch and onnxruntime on export, and the largest difference allowed.
 N_CHECK = 1000
 TOLERANCE = 1e-4
@@ -58,10 +59,36 @@ OUTPUTS_CONTRACT = (
     "of the `classes` metadata.")
 
 
+def card_path(onnx_path: str | os.PathLike) -> Path:
+    """Where the model card of `onnx_path` goes: beside it, named after it (x.onnx -> x.md),
+    so two exports into one folder keep their own cards."""
+    onnx_path = Path(onnx_path)
+    return onnx_path.with_name(f"{onnx_path.stem}.md")
+
+
+def written_by_k49(path: Path) -> bool:
+    """Whether `path` (an .onnx file or a model card) is one a k49 export wrote."""
+    try:
+        if path.suffix == ".onnx":
+            return onnx.load(str(path), load_external_data=False).producer_name == "k49"
+        text = read_user_file(path, limit=4 * 2**20).decode("utf-8", errors="replace")
+        return CARD_MARK in text[-200:]
+    except Exception:  # unreadable, not ONNX, not a regular file: not ours
+        return False
+
+
+def _check_overwrite(paths: list[Path], force: bool) -> None:
+    for path in paths:
+        if (path.exists() or path.is_symlink()) and not force and not written_by_k49(path):
+            raise K49Error(f"{path} exists and was not written by k49 export: choose another "
+                           "--out, or give --force to replace it")
+
+
 def export_onnx(run_dir: str | os.PathLike | RunDir, out: str | os.PathLike | None = None, *,
-                check_images: np.ndarray | None = None) -> dict[str, Any]:
-    """Export a torch run to ONNX at `out` (default RUN_DIR/model.onnx) with MODEL_CARD.md
-    beside it, both written atomically.
+                check_images: np.ndarray | None = None, force: bool = False) -> dict[str, Any]:
+    """Export a torch run to ONNX at `out` (default RUN_DIR/model.onnx, always ending in
+    .onnx) with its model card beside it (`card_path`: x.onnx -> x.md), both written
+    atomically. A file at either path that k49 did not write is refused unless `force`.
 
     The graph is checked first: up to `N_CHECK` images (`check_images`, else the run's test
     split, else the K49 sample shipped with k49) go through torch and onnxruntime, and a
@@ -87,6 +114,11 @@ def export_onnx(run_dir: str | os.PathLike | RunDir, out: str | os.PathLike | No
     out = Path(out) if out is not None else run.file(ONNX_FILE)
     if out.is_dir():
         raise K49Error(f"--out {out} is a folder: give a file name such as {out / ONNX_FILE}")
+    if out.suffix != ".onnx":
+        raise K49Error(f"--out {out}: give a file name ending in .onnx, such as "
+                       f"{out.with_name(out.name + '.onnx')}")
+    card_file = card_path(out)
+    _check_overwrite([out, card_file], force)
     model = load_model(run, "cpu").model
     metrics_computed = not run.has_metrics and run.has_predictions
     if metrics_computed:
@@ -115,9 +147,8 @@ def export_onnx(run_dir: str | os.PathLike | RunDir, out: str | os.PathLike | No
             "nothing was written; report it with your torch and onnx versions, or use "
             "`k49 predict`/`k49 serve`, which run the torch model")
 
-    card_path = out.with_name(CARD_FILE)
     result = {
-        "onnx": str(out), "model_card": str(card_path), "bytes": len(data),
+        "onnx": str(out), "model_card": str(card_file), "bytes": len(data),
         "max_abs_diff": diff, "tolerance": TOLERANCE, "n_checked": len(images),
         "check_source": source, "exporter": exporter, "opset": _opset(proto),
         "input": INPUT, "outputs": list(OUTPUTS), "metrics_computed": metrics_computed,
@@ -127,7 +158,7 @@ def export_onnx(run_dir: str | os.PathLike | RunDir, out: str | os.PathLike | No
         "outputs_contract": OUTPUTS_CONTRACT, "metadata_keys": list(metadata)})
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
-        write_text(card_path, card)
+        write_text(card_file, card)
     result["seconds"] = time.perf_counter() - t0
     return result
 

@@ -1,7 +1,7 @@
 """A run's model card: the facts as a JSON-ready dict (`GET /model` serves it) and as Markdown.
 
 The Markdown is rendered from templates/MODEL_CARD.md.j2; `k49 export` writes it beside the
-.onnx file as MODEL_CARD.md.
+.onnx file, named after it (x.onnx -> x.md).
 """
 
 from __future__ import annotations
