@@ -267,6 +267,18 @@ def test_report_lists_damaged_runs_and_still_writes(done_run, tmp_path):
     assert "bad_preds" in html and "bad_history" in html
 
 
+def test_report_whose_figures_cannot_be_written_stops_at_once(done_run, tmp_path):
+    """metrics.json present, so the first file the report writes is a figure: a write refused
+    by the storage stops the report with one line, not a warning per figure."""
+    study = tmp_path / "study"
+    shutil.copytree(done_run, study / "a" / "seed-0")
+    result = _run(["report", str(study)], 20_000)
+    assert_one_line_error(result, "cannot write", "figures", "ulimit -f")
+    assert "warn" not in result.stderr.lower()
+    assert not [p for p in tmp_path.rglob("*.part*")]
+    assert not (study / "report" / "index.html").exists()
+
+
 def test_report_under_a_file_size_limit_fails_cleanly(done_run, tmp_path):
     args, watched = _limited("report")(tmp_path, done_run, None)
     assert_one_line_error(_run(args, 20_000))

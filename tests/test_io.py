@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from k49.io import default_threads, torch_threads, write_json
+from k49.errors import WriteFailed
+from k49.io import atomic_path, default_threads, torch_threads, write_json
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -36,3 +38,21 @@ def test_write_json_is_strict_json_with_null_for_undefined_numbers(tmp_path):
     text = path.read_text(encoding="utf-8")
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"a": None, "b": [1.5, None], "c": None, "d": 2.0}
+
+
+def test_atomic_path_turns_a_refused_write_into_write_failed(tmp_path):
+    """A folder that cannot be made, or storage that takes no more (here ENOSPC), is a
+    WriteFailed naming the final file, and no temporary file is left; other errors pass."""
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(WriteFailed) as info, atomic_path(tmp_path / "afile" / "out.txt"):
+        pass
+    assert info.value.filename == str(tmp_path / "afile" / "out.txt")
+
+    target = tmp_path / "out.txt"
+    with pytest.raises(WriteFailed) as info, atomic_path(target):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
+
+    with pytest.raises(FileNotFoundError), atomic_path(target):
+        open(tmp_path / "missing")  # a read inside the block is not a write failure
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

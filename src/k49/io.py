@@ -3,6 +3,7 @@ absent), directories, torch thread counts."""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -13,7 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from k49.errors import K49Error
+from k49.errors import K49Error, WriteFailed
+
+#: errnos of a write refused by the storage: full, over a quota or file-size limit, read-only.
+STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 def make_dir(path: str | os.PathLike) -> Path:
@@ -58,9 +62,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     `remove_stale_parts` can tell a file left by a killed process from one being written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.",
-                               suffix=".part" + path.suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.",
+                                   suffix=".part" + path.suffix, dir=path.parent)
+    except OSError as e:
+        raise WriteFailed(e.errno, e.strerror, str(path)) from None
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp makes the file 0600; give it the mode a plain open() would (0666 less the umask).
@@ -70,6 +77,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as e:
+        # The block may also read; only what says "this storage takes no more" is a write failure.
+        if isinstance(e, WriteFailed) or e.errno not in STORAGE_FULL:
+            raise
+        raise WriteFailed(e.errno, e.strerror, str(path)) from None
     finally:
         tmp_path.unlink(missing_ok=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,9 +155,29 @@ def test_predict_paths(predictor, real_sample, tmp_path):
                 [t["probability"] for t in expected.top], abs=1e-5)
 
 
-def test_predict_paths_empty_folder(predictor, tmp_path):
-    with pytest.raises(K49Error, match="no image files"):
-        predict_paths(predictor, [tmp_path])
+def test_a_bad_folder_among_the_paths_is_reported_and_the_others_predicted(
+        predictor, real_sample, tmp_path, monkeypatch):
+    """An empty folder, or one that cannot be listed, gives its error line in its place; the
+    image beside it is still predicted (the README's promise)."""
+    empty, locked = tmp_path / "empty", tmp_path / "locked"
+    empty.mkdir()
+    locked.mkdir()
+    image = tmp_path / "one.png"
+    document(real_sample[0][0], image)
+    listdir = Path.iterdir
+
+    def iterdir(self):
+        if self == locked:  # chmod cannot lock root out, so refuse the listing here
+            raise PermissionError(13, "Permission denied", str(self))
+        return listdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    results = predict_paths(predictor, [empty, image, locked], top_k=2)
+    assert [f for f, _, _ in results] == [str(empty), str(image), str(locked)]
+    (_, p_empty, e_empty), (_, p_image, e_image), (_, p_locked, e_locked) = results
+    assert p_empty is None and "holds no image files" in e_empty
+    assert p_locked is None and "Permission denied" in e_locked and str(locked) in e_locked
+    assert e_image is None and len(p_image.top) == 2
 
 
 def test_from_run_errors(trained_run, tmp_path):
@@ -205,6 +226,16 @@ def test_cli_good_and_bad_files(trained_run, files):
         load_k49_image(good)[None], top_k=3)
     for t in expected.top:
         assert t["char"] in result.stdout and t["codepoint"] in result.stdout
+
+
+def test_cli_an_empty_folder_among_files_does_not_stop_the_others(trained_run, files,
+                                                                   tmp_path):
+    good, _, _ = files
+    result = k49_predict(trained_run, tmp_path, good, "--top-k", "1", "--device", "cpu")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if line.strip()]
+    assert str(tmp_path) in error and "no image files" in error
+    assert str(good) in result.stdout
 
 
 def test_cli_json(trained_run, files):

@@ -5,6 +5,7 @@ commands: `k49 --help` and the data commands start in about 2 s instead of 3.6 s
 this 2-core CPU, importing k49.study.api against k49.runs.config).
 """
 
+import errno
 import json
 import re
 import sys
@@ -28,7 +29,7 @@ from k49.cli.app import (
     training_options,
 )
 from k49.console import styled
-from k49.errors import K49Error
+from k49.errors import K49Error, WriteFailed
 from k49.formats import finite_or_none
 from k49.models import list_models, model_info
 from k49.runs.config import TrainConfig, describe
@@ -119,6 +120,13 @@ _CLICK = {c.__name__: c for c in typer.BadParameter.__mro__}
 UsageError, ClickException = _CLICK["UsageError"], _CLICK["ClickException"]
 
 
+_WRITE_FIXES = {
+    errno.ENOSPC: "free some space or write to another disk",
+    errno.EDQUOT: "free some space within your quota or write to another disk",
+    errno.EFBIG: "raise the file-size limit (ulimit -f) or write to another disk",
+}
+
+
 def _fail(message: str, code: int) -> None:
     one_line = re.sub(r"\s*\n\s*", " ", message.strip())  # user text keeps its spaces
     err_console.print(styled(("error:", "bold red"), " " + one_line), soft_wrap=True)
@@ -137,6 +145,9 @@ def main(args: list[str] | None = None) -> None:
         _fail(e.format_message(), e.exit_code or 1)
     except K49Error as e:
         _fail(str(e), 2)
+    except WriteFailed as e:
+        fix = _WRITE_FIXES.get(e.errno, "write to a folder you can write to")
+        _fail(f"cannot write {e.filename}: {e.strerror or e}: {fix}", 1)
     except OSError as e:  # a write that failed: disk full, file-size limit, permissions
         what = f" {e.filename}" if e.filename else ""
         _fail(f"cannot write or read{what}: {e.strerror or e}: free space, fix the permissions "

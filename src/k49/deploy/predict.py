@@ -133,17 +133,18 @@ class Predictor:
 def predict_paths(predictor: Predictor, paths: list[str | os.PathLike], top_k: int = 5
                   ) -> list[tuple[str, Prediction | None, str | None]]:
     """(file, prediction, None) for each image, or (file, None, its one-line error); folders
-    give their image files (sorted, not recursive). Predicted in one batch."""
+    give their image files (sorted, not recursive). Predicted in one batch: one bad file or
+    folder never stops the others."""
     top_k = predictor.check_top_k(top_k)
-    files = expand_paths(paths)
     images: list[np.ndarray] = []
     results: list[tuple[str, Prediction | None, str | None]] = []
-    for file in files:
-        try:
-            images.append(load_k49_image(file))
-            results.append((file, None, None))
-        except BadImage as e:
-            results.append((file, None, " ".join(str(e).split())))
+    for file, error in expand_paths(paths):
+        if error is None:
+            try:
+                images.append(load_k49_image(file))
+            except BadImage as e:
+                error = " ".join(str(e).split())
+        results.append((file, None, error))
     if images:
         predictions = iter(predictor.predict(np.stack(images), top_k=top_k))
         results = [(f, next(predictions), None) if err is None else (f, None, err)
@@ -151,18 +152,24 @@ def predict_paths(predictor: Predictor, paths: list[str | os.PathLike], top_k: i
     return results
 
 
-def expand_paths(paths: list[str | os.PathLike]) -> list[str]:
-    """The files named, with each folder replaced by its image files (sorted). A folder without
-    images is a K49Error; a missing file stays, to be reported as a bad file."""
-    files: list[str] = []
+def expand_paths(paths: list[str | os.PathLike]) -> list[tuple[str, str | None]]:
+    """(file, None) for each file named, each folder replaced by its image files (sorted); a
+    folder without images, or one that cannot be listed, is (folder, its one-line error). A
+    missing file stays, to be reported when it is read."""
+    files: list[tuple[str, str | None]] = []
     for path in map(Path, paths):
-        if path.is_dir():
+        if not path.is_dir():
+            files.append((str(path), None))
+            continue
+        try:
             found = sorted(str(p) for p in path.iterdir()
                            if p.suffix.lower() in EXTENSIONS and p.is_file())
-            if not found:
-                raise K49Error(f"{path} holds no image files ({', '.join(EXTENSIONS)}): give "
-                               "image files or a folder of them")
-            files.extend(found)
-        else:
-            files.append(str(path))
+        except OSError as e:
+            files.append((str(path), f"{path}: folder cannot be read ({e.strerror or e}): "
+                                     "check its permissions"))
+            continue
+        if not found:
+            files.append((str(path), f"{path} holds no image files ({', '.join(EXTENSIONS)}): "
+                                     "give image files or a folder of them"))
+        files.extend((file, None) for file in found)
     return files

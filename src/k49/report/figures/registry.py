@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from k49.errors import WriteFailed
 from k49.report.collect import CollectedRuns
 from k49.report.figures.inputs import FigureInputs
 from k49.report.figures.style import Maker
@@ -156,7 +157,7 @@ def draw(plan: Iterable[tuple[str, Callable[[], Maker | None]]], out_dir: str | 
          themes: Sequence[str] = THEMES) -> dict[str, list[Path]]:
     """Save each (stem, build) of `plan` that builds a figure, in every theme; return {stem:
     its SVG and PNG paths}. One that fails is skipped with a warning: one bad run (or trial)
-    never stops the report."""
+    never stops the report. A failed write (`WriteFailed`: disk full, read-only) stops it."""
     out_dir = Path(out_dir)
     written: dict[str, list[Path]] = {}
     for stem, build in plan:
@@ -164,6 +165,8 @@ def draw(plan: Iterable[tuple[str, Callable[[], Maker | None]]], out_dir: str | 
             make = build()
             if make is not None:
                 written[stem] = save_figure(make, out_dir, stem, themes)
+        except WriteFailed:  # the folder takes no more files: no later figure would be written
+            raise
         except Exception as e:  # noqa: BLE001  (one figure must not stop the report)
             warnings.warn(f"figure {stem} skipped: {type(e).__name__}: {e}", stacklevel=2)
     return written
