@@ -65,3 +65,32 @@ def test_a_report_refuses_runs_on_a_folder_whose_files_changed_between_them(synt
     result = k49("report", study)
     assert_one_line_error(result, "different files", "before", "after")
     assert not (study / "report").exists()
+
+
+def _keep_train(folder, keep):
+    """Keep only the training images where `keep(labels)` holds."""
+    labels = np.load(folder / "k49-train-labels.npz")["arr_0"]
+    images = np.load(folder / "k49-train-imgs.npz")["arr_0"]
+    chosen = keep(labels)
+    np.savez_compressed(folder / "k49-train-labels.npz", labels[chosen])
+    np.savez_compressed(folder / "k49-train-imgs.npz", images[chosen])
+
+
+def test_training_on_a_folder_where_classes_lack_images_warns_on_one_line(synth_dir,
+                                                                         tmp_path):
+    folder = _folder(synth_dir, tmp_path / "ten")
+    _keep_train(folder, lambda labels: labels < 10)
+    result = k49("train", "NN_1_adam", "--dataset", f"folder:{folder}", "--epochs", "1",
+                 "--limit-train", "300", "--quiet", "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    (warning,) = [line for line in result.stderr.splitlines() if line.strip()]
+    assert warning.startswith("warning: 39 of the 49 classes") and "k49_classmap.csv" in warning
+
+
+def test_training_on_a_folder_of_one_class_is_refused(synth_dir, tmp_path):
+    folder = _folder(synth_dir, tmp_path / "one")
+    _keep_train(folder, lambda labels: labels == 3)
+    result = k49("train", "NN_1_adam", "--dataset", f"folder:{folder}", "--epochs", "1",
+                 "--quiet", "--out", tmp_path / "run")
+    assert_one_line_error(result, "only class 3", "at least two classes")
+    assert not (tmp_path / "run").exists()

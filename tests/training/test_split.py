@@ -8,7 +8,7 @@ import pytest
 
 from k49.errors import K49Error
 from k49.runs.config import TrainConfig
-from k49.training.split import smallest_limit_train, split_indices, stratified_subset
+from k49.training.split import classes_without_images, smallest_limit_train, split_indices, stratified_subset
 
 
 def _imbalanced_labels(n_classes: int, rare: int = 3, common: int = 200) -> np.ndarray:
@@ -57,3 +57,17 @@ def test_the_split_is_stratified_and_disjoint():
     assert not set(split.train.tolist()) & set(split.val.tolist())
     assert len(split.train) + len(split.val) == len(labels)
     assert len(np.unique(labels[split.val])) == 49
+
+
+def test_classes_without_images_names_the_missing_and_refuses_one_class():
+    chars = tuple("abcdefghijkl")
+    assert classes_without_images(np.arange(24) % 12, chars, "d") is None
+    warning = classes_without_images(np.array([0, 1, 1, 5]), chars, "d")
+    assert warning.startswith("9 of the 12 classes of dataset d")
+    assert "(c d e g h i j k l)" in warning and "\n" not in warning
+    many = classes_without_images(np.array([0, 1]), chars + ("m",), "d")
+    assert "(c d e f g h i j k l ...)" in many
+    with pytest.raises(K49Error, match=r"only class 2 \(c\)"):
+        classes_without_images(np.full(5, 2), chars, "d")
+    with pytest.raises(K49Error, match="no class"):
+        classes_without_images(np.array([], dtype=np.int64), chars, "d")

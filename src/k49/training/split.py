@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,26 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int, min_per_class: i
             counts[donor] -= 1
         topped.append(int(c))
     return np.array(kept, dtype=np.int64), topped
+
+
+def classes_without_images(labels: np.ndarray, chars: Sequence[str], dataset: str
+                           ) -> str | None:
+    """A one-line warning when some of the dataset's classes have no training image (the model
+    can never predict them, and their recall is 0), else None. Fewer than two classes with
+    images is a K49Error: no classifier, and no metric, is defined for one class."""
+    counts = np.bincount(labels, minlength=len(chars))
+    present = np.flatnonzero(counts)
+    if len(present) < 2:
+        only = f"only class {present[0]} ({chars[present[0]]})" if len(present) else "no class"
+        raise K49Error(f"dataset {dataset}: its training images hold {only}: a classifier "
+                       "needs images of at least two classes; add images of the others")
+    absent = np.flatnonzero(counts == 0)
+    if not len(absent):
+        return None
+    shown = " ".join(chars[c] for c in absent[:10]) + (" ..." if len(absent) > 10 else "")
+    return (f"{len(absent)} of the {len(chars)} classes of dataset {dataset} have no training "
+            f"image ({shown}): the model can never predict them. Number only your classes, "
+            "or name them in a k49_classmap.csv")
 
 
 def split_indices(labels: np.ndarray, config: TrainConfig) -> Split:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from k49.console import styled, terminal
 from k49.data.load import Dataset, load_dataset
 from k49.errors import K49Error
 from k49.io import default_threads, remove_stale_parts, torch_threads
@@ -34,7 +35,7 @@ from k49.training.components import Training, build_training
 from k49.training.fit_knn import fit_knn
 from k49.training.monitor import TrainingMonitor
 from k49.training.recipe import build_schedule
-from k49.training.split import Split, split_indices
+from k49.training.split import Split, classes_without_images, split_indices
 from k49.training.steps import batch_order, train_one_epoch
 from k49.training.tally import Tally, evaluate_split
 
@@ -76,6 +77,7 @@ def train(
                                  verify=config.verify)
     if ds.name != config.dataset:
         raise K49Error(f"config names dataset {config.dataset!r} but {ds.name!r} was given")
+    _warn_once(classes_without_images(ds.train_labels, ds.chars, ds.name))
     split = split_indices(ds.train_labels, config)
     with torch_threads(config.threads or default_threads()):
         if not get_entry(config.model).is_torch:
@@ -88,6 +90,16 @@ def train(
         remove_stale_parts(run.path)  # left by a run killed midway
         return _train_torch(config, run, ds, split, training, quiet=quiet, t_start=t_start,
                             max_steps=max_steps, on_epoch=on_epoch, test=test)
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(warning: str | None) -> None:
+    """Print `warning` on stderr once per process (a sweep trains the same data many times)."""
+    if warning and warning not in _warned:
+        _warned.add(warning)
+        terminal(stderr=True).print(styled(("warning:", "yellow"), " " + warning))
 
 
 def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, t: Training, *,
