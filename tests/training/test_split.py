@@ -8,7 +8,12 @@ import pytest
 
 from k49.errors import K49Error
 from k49.runs.config import TrainConfig
-from k49.training.split import classes_without_images, smallest_limit_train, split_indices, stratified_subset
+from k49.training.split import (
+    classes_without_images,
+    smallest_limit_train,
+    split_indices,
+    stratified_subset,
+)
 
 
 def _imbalanced_labels(n_classes: int, rare: int = 3, common: int = 200) -> np.ndarray:

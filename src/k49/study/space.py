@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import optuna
+import torch
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -34,6 +36,7 @@ from pydantic import (
 )
 
 from k49.errors import K49Error
+from k49.models import create_model, list_models
 from k49.models.parametric import FAMILY_ARGS
 from k49.runs.config import TrainConfig
 from k49.study.suites import read_toml, toml_location
@@ -97,31 +100,146 @@ class SearchSpace(BaseModel):
 
 
 def _validate(space: SearchSpace) -> None:
-    """Every parameter names something a trial can set, with values TrainConfig accepts."""
+    """The whole space, before anything is written: every parameter names something a trial
+    can set, every value is one TrainConfig and every family searched accept, and the largest
+    model the space allows fits in this machine's memory."""
     known = {"family", *TRAIN_PARAMS, *MODEL_PARAMS}
-    for name, values in space.params.items():
+    for name, spec in space.params.items():
         if name not in known:
             raise ValueError(f"params.{name}: unknown parameter (use {', '.join(sorted(known))})")
-        if isinstance(values, Range):
-            values.check(f"params.{name}")
-            samples = [values.low, values.high]
+        if isinstance(spec, Range):
+            _check_range(f"params.{name}", spec)
         else:
-            if not values:
-                raise ValueError(f"params.{name}: give at least one value")
-            samples = values
-        for v in samples:
-            if name == "family":
-                if v not in FAMILY_ARGS:
-                    raise ValueError(f"params.family: {v!r} is not one of "
-                                     f"{', '.join(FAMILY_ARGS)}")
-            elif name in TRAIN_PARAMS:
-                TrainConfig(model="mlp", **{name: v})
-    if "family" not in space.params and "model" not in space.fixed:
-        raise ValueError("params.family: say which families to search (mlp, cnn, resnet)")
+            _check_choices(f"params.{name}", spec)
+        if name in TRAIN_PARAMS:
+            for value in _probes(spec):
+                try:
+                    TrainConfig(model="mlp", **{name: value})
+                except ValidationError as e:
+                    raise ValueError(f"params.{name}: {value!r}: "
+                                     f"{e.errors()[0]['msg'].removeprefix('Value error, ')}"
+                                     ) from None
+    families = _families(space)
+    for name in MODEL_PARAMS:
+        if name in space.params:
+            _check_model_param(name, space.params[name], families)
     TrainConfig(model="mlp", **{k: v for k, v in space.fixed.items() if k != "model"})
     if space.fixed.get("val_fraction", 0.3) == 0:
         raise ValueError("fixed.val_fraction: a sweep scores trials on a validation split; "
                          "it cannot be 0")
+    _check_memory(space, families)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_range(where: str, r: Range) -> None:
+    if any(isinstance(v, bool) for v in (r.low, r.high, r.step)):
+        raise ValueError(f"{where}: a range takes numbers, not true/false: give a list instead")
+    if r.low >= r.high:
+        raise ValueError(f"{where}: low must be below high")
+    if r.log and r.low <= 0:
+        raise ValueError(f"{where}: a log range needs low > 0")
+    if r.step is None:
+        return
+    if r.log:
+        raise ValueError(f"{where}: a log range cannot have a step: drop log or step")
+    if r.step <= 0:
+        raise ValueError(f"{where}: step must be above 0, got {r.step}")
+    if _is_int(r.low) and _is_int(r.high) and not _is_int(r.step):
+        raise ValueError(f"{where}: a range of whole numbers needs a whole-number step, got "
+                         f"{r.step}")
+    if r.step > r.high - r.low:
+        raise ValueError(f"{where}: step {r.step} is wider than the range {r.low}..{r.high}")
+
+
+def _check_choices(where: str, values: list[Scalar]) -> None:
+    if not values:
+        raise ValueError(f"{where}: give at least one value")
+    kinds = {"true/false" if isinstance(v, bool) else "text" if isinstance(v, str) else "number"
+             for v in values}
+    if len(kinds) > 1:
+        raise ValueError(f"{where}: the choices mix {' and '.join(sorted(kinds))}: give values "
+                         "of one kind")
+
+
+def _probes(spec: Range | list[Scalar]) -> list[Scalar]:
+    """Values that stand for what a trial may draw: both ends of a range, and for a range of
+    floats one value between them with a fraction (so a float range of an integer is caught);
+    every choice of a list."""
+    if not isinstance(spec, Range):
+        return list(spec)
+    if _is_int(spec.low) and _is_int(spec.high):
+        return [spec.low, spec.high]
+    return [spec.low, spec.high, spec.low + 0.375 * (spec.high - spec.low)]
+
+
+def _families(space: SearchSpace) -> list[str]:
+    """The models a trial may build: the `family` choices, or the fixed model."""
+    model = space.fixed.get("model")
+    spec = space.params.get("family")
+    if spec is not None and model is not None:
+        raise ValueError("fixed.model and params.family both choose the model: keep one")
+    if spec is None and model is None:
+        raise ValueError("params.family: say which families to search (mlp, cnn, resnet)")
+    if isinstance(spec, Range):
+        raise ValueError(f"params.family: give a list of families ({', '.join(FAMILY_ARGS)})")
+    if spec is not None:
+        for v in spec:
+            if v not in FAMILY_ARGS:
+                raise ValueError(f"params.family: {v!r} is not one of {', '.join(FAMILY_ARGS)}")
+        return list(spec)
+    if model not in list_models():
+        raise ValueError(f"fixed.model: {model!r} is not a model: see `k49 models`")
+    return [model]
+
+
+def _check_model_param(name: str, spec: Range | list[Scalar], families: list[str]) -> None:
+    """`name` is taken by at least one family searched, within that family's range."""
+    takers = [f for f in families if name in FAMILY_ARGS.get(f, {})]
+    if not takers:
+        takes = "; ".join(f"{f} takes {', '.join(FAMILY_ARGS[f]) or 'none'}"
+                          if f in FAMILY_ARGS else f"{f} is a fixed architecture"
+                          for f in families)
+        raise ValueError(f"params.{name}: no model searched takes it ({takes}): remove it")
+    for family in takers:
+        bounds = FAMILY_ARGS[family][name]
+        for value in _probes(spec):
+            if bounds is None:
+                if not isinstance(value, bool):
+                    raise ValueError(f"params.{name}: {value!r}: give true or false")
+            elif _is_int(bounds[0]) and not _is_int(value):
+                raise ValueError(f"params.{name}: {value!r}: {family} takes whole numbers "
+                                 f"from {bounds[0]} to {bounds[1]}")
+            elif isinstance(value, bool | str) or not bounds[0] <= value <= bounds[1]:
+                raise ValueError(f"params.{name}: {value!r} is outside {family}'s range "
+                                 f"{bounds[0]}..{bounds[1]}")
+
+
+#: Bytes a trial holds per trainable parameter: float32 weights, gradients, two Adam moments.
+BYTES_PER_PARAM = 4 * 4
+
+
+def _check_memory(space: SearchSpace, families: list[str]) -> None:
+    """Refuse a space whose largest model's parameters (with gradients and optimizer state)
+    would not fit in this machine's memory; counted on torch's meta device, which allocates
+    nothing."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for family in families:
+        if family not in FAMILY_ARGS:
+            continue
+        largest = {name: max(_probes(space.params[name]))
+                   for name in FAMILY_ARGS[family]
+                   if name in space.params and FAMILY_ARGS[family][name] is not None}
+        with torch.device("meta"):
+            n_params = sum(p.numel() for p in create_model(family, **largest).parameters())
+        if n_params * BYTES_PER_PARAM > memory:
+            raise ValueError(
+                f"params: the largest {family} ({', '.join(f'{k}={v}' for k, v in largest.items())}"
+                f") has {n_params:,} parameters, {n_params * BYTES_PER_PARAM / 2**30:.1f} GB "
+                f"with gradients and optimizer state, more than this machine's "
+                f"{memory / 2**30:.1f} GB: narrow its range")
 
 
 def load_space(path: str | Path) -> SearchSpace:
