@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import time
 import warnings
@@ -28,7 +29,9 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from k49.study.storage import heartbeat_settings, open_storage, storage_url
+from k49.errors import K49Error
+from k49.study import storage as storage_module
+from k49.study.storage import EMBEDDED_DB, heartbeat_settings, open_storage, storage_url
 
 pytestmark = pytest.mark.slow
 
@@ -230,3 +233,21 @@ def test_a_killed_worker_s_trial_is_failed_and_retried(tmp_path, monkeypatch):
     states = Counter(t.state for t in study.get_trials())
     assert states == {TrialState.FAIL: 1, TrialState.COMPLETE: 1}
     assert _logged(log_dir) == {"r0": 1}
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:",
+                                 "sqlite:///file:x?mode=memory&uri=true"])
+def test_an_in_memory_sqlite_storage_is_refused_in_one_line(url):
+    with pytest.raises(K49Error, match="in-memory database") as e:
+        storage_url(url, None)
+    assert "\n" not in str(e.value)
+
+
+def test_a_read_only_study_db_is_refused_in_one_line(tmp_path, monkeypatch):
+    """Root ignores file modes, so the check's own question (os.access) answers "no"."""
+    db = tmp_path / EMBEDDED_DB
+    open_storage(f"sqlite:///{db}")
+    monkeypatch.setattr(storage_module.os, "access", lambda path, mode: Path(path) != db)
+    with pytest.raises(K49Error, match=f"{re.escape(str(db))} is read-only") as e:
+        open_storage(f"sqlite:///{db}")
+    assert "\n" not in str(e.value)

@@ -41,6 +41,12 @@ def storage_url(storage: str | None, out: str | os.PathLike | None) -> str:
     if storage:
         if storage.startswith("postgresql://"):  # SQLAlchemy's default driver is psycopg2
             storage = "postgresql+psycopg://" + storage[len("postgresql://"):]
+        if storage.startswith("sqlite") and (
+                storage.rstrip("/") in ("sqlite:", "sqlite:/", "sqlite://", "sqlite:///")
+                or ":memory:" in storage or "mode=memory" in storage):
+            raise K49Error(f"--storage {storage} is an in-memory database, which every "
+                           "connection sees empty and which is gone when k49 exits: give "
+                           "sqlite:///PATH/study.db, or leave --storage out for OUT/study.db")
         return storage
     if out is None:
         raise K49Error("no --storage and no --out: give one, e.g. --out runs")
@@ -79,7 +85,12 @@ def open_storage(url: str) -> RDBStorage:
     interval, grace = heartbeat_settings()
     sqlite = url.startswith("sqlite")
     if sqlite:
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        db = Path(url.removeprefix("sqlite:///"))
+        db.parent.mkdir(parents=True, exist_ok=True)
+        for path in (db, db.parent):  # SQLite also writes a journal beside the file
+            if path.exists() and not os.access(path, os.W_OK):
+                raise K49Error(f"the study storage {db} cannot be written ({path} is "
+                               "read-only): make it writable, or choose another --out")
     kwargs = ({"connect_args": {"timeout": SQLITE_TIMEOUT}} if sqlite
               else {"pool_pre_ping": True})
     try:
