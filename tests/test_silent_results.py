@@ -28,13 +28,13 @@ def _folder(synth_dir, folder):
     return folder
 
 
-def _keep_test(folder, keep):
-    """Keep only the test images where `keep(labels)` holds."""
-    labels = np.load(folder / "k49-test-labels.npz")["arr_0"]
-    images = np.load(folder / "k49-test-imgs.npz")["arr_0"]
+def _keep(folder, split, keep):
+    """Keep only the `split` ("train" or "test") images where `keep(labels)` holds."""
+    labels = np.load(folder / f"k49-{split}-labels.npz")["arr_0"]
+    images = np.load(folder / f"k49-{split}-imgs.npz")["arr_0"]
     chosen = keep(labels)
-    np.savez_compressed(folder / "k49-test-labels.npz", labels[chosen])
-    np.savez_compressed(folder / "k49-test-imgs.npz", images[chosen])
+    np.savez_compressed(folder / f"k49-{split}-labels.npz", labels[chosen])
+    np.savez_compressed(folder / f"k49-{split}-imgs.npz", images[chosen])
 
 
 def _train(folder, run):
@@ -45,7 +45,7 @@ def _train(folder, run):
 
 def test_evaluate_on_a_one_class_test_set_writes_null_and_says_why(synth_dir, tmp_path):
     folder = _folder(synth_dir, tmp_path / "one-class")
-    _keep_test(folder, lambda labels: labels == labels[0])
+    _keep(folder, "test", lambda labels: labels == labels[0])
     run = tmp_path / "run"
     _train(folder, run)
     result = k49("evaluate", run)
@@ -60,26 +60,17 @@ def test_a_report_refuses_runs_on_a_folder_whose_files_changed_between_them(synt
     folder = _folder(synth_dir, tmp_path / "mine")
     study = tmp_path / "study"
     _train(folder, study / "before" / "seed-0")
-    _keep_test(folder, lambda labels: labels < 10)  # the folder now has 10 test classes
+    _keep(folder, "test", lambda labels: labels < 10)  # the folder now has 10 test classes
     _train(folder, study / "after" / "seed-0")
     result = k49("report", study)
     assert_one_line_error(result, "different files", "before", "after")
     assert not (study / "report").exists()
 
 
-def _keep_train(folder, keep):
-    """Keep only the training images where `keep(labels)` holds."""
-    labels = np.load(folder / "k49-train-labels.npz")["arr_0"]
-    images = np.load(folder / "k49-train-imgs.npz")["arr_0"]
-    chosen = keep(labels)
-    np.savez_compressed(folder / "k49-train-labels.npz", labels[chosen])
-    np.savez_compressed(folder / "k49-train-imgs.npz", images[chosen])
-
-
 def test_training_on_a_folder_where_classes_lack_images_warns_on_one_line(synth_dir,
                                                                          tmp_path):
     folder = _folder(synth_dir, tmp_path / "ten")
-    _keep_train(folder, lambda labels: labels < 10)
+    _keep(folder, "train", lambda labels: labels < 10)
     result = k49("train", "NN_1_adam", "--dataset", f"folder:{folder}", "--epochs", "1",
                  "--limit-train", "300", "--quiet", "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
@@ -89,7 +80,7 @@ def test_training_on_a_folder_where_classes_lack_images_warns_on_one_line(synth_
 
 def test_training_on_a_folder_of_one_class_is_refused(synth_dir, tmp_path):
     folder = _folder(synth_dir, tmp_path / "one")
-    _keep_train(folder, lambda labels: labels == 3)
+    _keep(folder, "train", lambda labels: labels == 3)
     result = k49("train", "NN_1_adam", "--dataset", f"folder:{folder}", "--epochs", "1",
                  "--quiet", "--out", tmp_path / "run")
     assert_one_line_error(result, "only class 3", "at least two classes")
