@@ -202,3 +202,23 @@ def test_a_record_from_before_a_field_existed_reads_it_as_its_default():
     record["hands"] = 3
     assert synthetic.difficulty_from_record(record) == dataclasses.replace(DIFFICULTY, hands=3)
 
+
+
+@pytest.mark.parametrize("skew", [0.0, 1.0, 1.5])
+def test_hand_skew_gives_hand_h_a_share_proportional_to_its_weight(skew):
+    from k49.data.synthetic.pipeline import _draw_hand
+
+    drawn = _draw_hand(16, skew, 200_000, torch.Generator().manual_seed(0))
+    assert drawn.min() >= 0 and drawn.max() < 16
+    share = torch.bincount(drawn, minlength=16).double() / len(drawn)
+    weight = torch.arange(1, 17, dtype=torch.float64) ** -skew
+    torch.testing.assert_close(share, weight / weight.sum(), atol=0.005, rtol=0.0)
+    again = _draw_hand(16, skew, 200_000, torch.Generator().manual_seed(0))
+    assert torch.equal(drawn, again)
+
+
+def test_hand_skew_changes_the_images_and_keeps_the_labels(templates):
+    even_images, even_labels = draw(templates)
+    skewed_images, skewed_labels = draw(templates, dataclasses.replace(DIFFICULTY, hand_skew=1.5))
+    np.testing.assert_array_equal(even_labels, skewed_labels)
+    assert not np.array_equal(even_images, skewed_images)

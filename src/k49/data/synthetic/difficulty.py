@@ -44,6 +44,9 @@ class Difficulty:
     #: deviations (hands off: a sample draws only its own).
     hand_strength: float = 2.0
     sample_strength: float = 0.6
+    #: How unevenly a class's samples fall to its hands, as books of very different lengths:
+    #: hand h writes a share proportional to (h + 1) ** -hand_skew; 0: every hand alike.
+    hand_skew: float = 0.0
     #: Each stroke group's own shift (standard deviation, in half-frame units), turn (degrees)
     #: and ink weight (log standard deviation: thinner or thicker), per hand.
     stroke_shift: float = 0.04

@@ -125,6 +125,15 @@ def set_hands(templates: TemplateSet, seed: int, difficulty: Difficulty = DIFFIC
                       distortion.elastic_grid, g)
 
 
+def _draw_hand(per_class: int, skew: float, n: int, g: torch.Generator) -> torch.Tensor:
+    """n hand numbers in [0, per_class): alike with skew 0, else hand h with weight
+    (h + 1) ** -skew."""
+    if not skew:
+        return torch.randint(per_class, (n,), generator=g)
+    weights = torch.arange(1, per_class + 1, dtype=torch.float64) ** -skew
+    return torch.multinomial(weights, n, replacement=True, generator=g)
+
+
 def synthesize(
     counts: Sequence[int],
     seed: int,
@@ -156,7 +165,8 @@ def synthesize(
             batch = labels[start : start + BATCH_SIZE]
             if per_class:
                 batch_hands = hands
-                index = batch * per_class + torch.randint(per_class, batch.shape, generator=g)
+                index = batch * per_class + _draw_hand(per_class, difficulty.hand_skew,
+                                                       len(batch), g)
             else:
                 batch_hands = draw_hands(templates, weights[batch], difficulty,
                                          distortion.elastic_grid, g)
