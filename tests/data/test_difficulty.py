@@ -203,7 +203,6 @@ def test_a_record_from_before_a_field_existed_reads_it_as_its_default():
     assert synthetic.difficulty_from_record(record) == dataclasses.replace(DIFFICULTY, hands=3)
 
 
-
 @pytest.mark.parametrize("skew", [0.0, 1.0, 1.5])
 def test_hand_skew_gives_hand_h_a_share_proportional_to_its_weight(skew):
     from k49.data.synthetic.pipeline import _draw_hand
