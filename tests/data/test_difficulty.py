@@ -115,7 +115,8 @@ def test_variant_share_moves_hands_to_hentaigana(templates):
     ({"hands": -1}, "hands"), ({"hands": 2.5}, "hands"), ({"variant_share": 1.5}, "variant_share"),
     ({"neighbours": -0.1}, "neighbours"), ({"neighbour_depth": (0.1, -1)}, "neighbour_depth"),
     ({"stroke_shift": float("nan")}, "stroke_shift"), ({"bleed_through": True}, "bleed_through"),
-    ({"new_test_hands": 1.2}, "new_test_hands"),
+    ({"new_test_hands": 1.2}, "new_test_hands"), ({"house_share": 1.01}, "house_share"),
+    ({"house_strength": -0.5}, "house_strength"),
 ])
 def test_a_bad_difficulty_is_one_line_error_naming_the_field(tmp_path, change, field):
     bad = dataclasses.replace(DIFFICULTY, **change)
@@ -203,17 +204,55 @@ def test_a_record_from_before_a_field_existed_reads_it_as_its_default():
     assert synthetic.difficulty_from_record(record) == dataclasses.replace(DIFFICULTY, hands=3)
 
 
-@pytest.mark.parametrize("skew", [0.0, 1.0, 1.5])
-def test_hand_skew_gives_hand_h_a_share_proportional_to_its_weight(skew):
+def hand_shares(difficulty, per_class=16, n=200_000):
+    """How often _draw_hand picks each of per_class hands, and whether it repeats per seed."""
     from k49.data.synthetic.pipeline import _draw_hand
 
-    drawn = _draw_hand(16, skew, 200_000, torch.Generator().manual_seed(0))
-    assert drawn.min() >= 0 and drawn.max() < 16
-    share = torch.bincount(drawn, minlength=16).double() / len(drawn)
+    drawn = _draw_hand(per_class, difficulty, n, torch.Generator().manual_seed(0))
+    assert drawn.min() >= 0 and drawn.max() < per_class
+    assert torch.equal(drawn, _draw_hand(per_class, difficulty, n,
+                                         torch.Generator().manual_seed(0)))
+    return torch.bincount(drawn, minlength=per_class).double() / n
+
+
+@pytest.mark.parametrize("skew", [0.0, 1.0, 1.5])
+def test_hand_skew_gives_hand_h_a_share_proportional_to_its_weight(skew):
+    share = hand_shares(dataclasses.replace(DIFFICULTY, hand_skew=skew))
     weight = torch.arange(1, 17, dtype=torch.float64) ** -skew
     torch.testing.assert_close(share, weight / weight.sum(), atol=0.005, rtol=0.0)
-    again = _draw_hand(16, skew, 200_000, torch.Generator().manual_seed(0))
-    assert torch.equal(drawn, again)
+
+
+@pytest.mark.parametrize("skew", [0.0, 1.0])
+def test_the_house_hand_writes_house_share_and_the_others_the_rest(skew):
+    share = hand_shares(dataclasses.replace(DIFFICULTY, house_share=0.6, hand_skew=skew))
+    weight = torch.arange(1, 16, dtype=torch.float64) ** -skew
+    expected = torch.cat([torch.tensor([0.6], dtype=torch.float64),
+                          0.4 * weight / weight.sum()])
+    torch.testing.assert_close(share, expected, atol=0.005, rtol=0.0)
+    # A class with one hand: the house hand writes everything.
+    only = hand_shares(dataclasses.replace(DIFFICULTY, house_share=0.6), per_class=1)
+    assert only.tolist() == [1.0]
+
+
+def test_the_house_hand_is_nearer_its_template_by_house_strength(templates):
+    from k49.data.synthetic.pipeline import set_hands
+
+    plain = set_hands(templates, 5, DIFFICULTY)
+    house = set_hands(templates, 5, dataclasses.replace(DIFFICULTY, house_share=0.5,
+                                                        house_strength=0.25))
+    first = torch.arange(0, len(plain.affine), DIFFICULTY.hands)  # hand 0 of every class
+    others = torch.ones(len(plain.affine), dtype=torch.bool)
+    others[first] = False
+    assert torch.equal(house.template, plain.template)
+    for name in ("affine", "warp"):
+        a, b = getattr(house, name), getattr(plain, name)
+        torch.testing.assert_close(a[first], 0.25 * b[first])
+        assert torch.equal(a[others], b[others])
+    # Its strokes moved a quarter as far: closer to the unmoved template than the plain hand's.
+    template = templates.images[plain.template[first]]
+    assert ((house.images[first] - template).abs().sum()
+            < (plain.images[first] - template).abs().sum())
+    assert torch.equal(house.images[others], plain.images[others])
 
 
 def test_hand_skew_changes_the_images_and_keeps_the_labels(templates):

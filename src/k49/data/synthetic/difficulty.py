@@ -47,6 +47,12 @@ class Difficulty:
     #: How unevenly a class's samples fall to its hands, as books of very different lengths:
     #: hand h writes a share proportional to (h + 1) ** -hand_skew; 0: every hand alike.
     hand_skew: float = 0.0
+    #: Share of a class's samples written in its house style, by hand 0 (the way a character
+    #: was usually written: most pages of most books), the rest falling to the other hands;
+    #: 0: no house hand. `house_strength` is how far the house hand is from its template, as
+    #: a share of an ordinary hand's distance (0: the template as the font draws it).
+    house_share: float = 0.0
+    house_strength: float = 0.25
     #: Each stroke group's own shift (standard deviation, in half-frame units), turn (degrees)
     #: and ink weight (log standard deviation: thinner or thicker), per hand.
     stroke_shift: float = 0.04
@@ -108,7 +114,7 @@ def check_difficulty(difficulty: Difficulty) -> Difficulty:
         if isinstance(value, tuple) and (len(value) != 2 or value[0] > value[1]):
             raise ValueError(f"Difficulty.{f.name} must be a (low, high) range, got {value!r}")
     for name in ("variant_share", "neighbours", "broken_ink", "bleed_through", "broken_area",
-                 "new_test_hands"):
+                 "new_test_hands", "house_share"):
         if getattr(difficulty, name) > 1:
             raise ValueError(f"Difficulty.{name} is a share, at most 1, got "
                              f"{getattr(difficulty, name)!r}")
@@ -145,9 +151,10 @@ class Hands:
 
 
 def draw_hands(templates, rows: torch.Tensor, difficulty: Difficulty, warp_grid: int,
-               g: torch.Generator) -> Hands:
+               g: torch.Generator, strength: torch.Tensor | None = None) -> Hands:
     """One hand per row of `rows` (N, T), template probabilities (a class's row of
-    TemplateSet.class_weights): its template, stroke groups and normals, all from `g`."""
+    TemplateSet.class_weights): its template, stroke groups and normals, all from `g`, the
+    normals of row i scaled by `strength[i]` when given (a house hand's are smaller)."""
     from k49.data.synthetic.distortions import stroke_templates  # distortions imports this
 
     n = rows.shape[0]
@@ -155,6 +162,9 @@ def draw_hands(templates, rows: torch.Tensor, difficulty: Difficulty, warp_grid:
     affine = torch.randn(n, AFFINE_DRAWS, generator=g)
     warp = torch.randn(n, 2, warp_grid, warp_grid, generator=g)
     strokes = torch.randn(n, templates.parts.shape[1], PART_DRAWS, generator=g)
+    if strength is not None:
+        for normals in (affine, warp, strokes):
+            normals.mul_(strength.view(-1, *[1] * (normals.dim() - 1)))
     images = torch.cat([stroke_templates(templates, template[i : i + 256],
                                          strokes[i : i + 256], difficulty)
                         for i in range(0, n, 256)])

@@ -121,16 +121,29 @@ def set_hands(templates: TemplateSet, seed: int, difficulty: Difficulty = DIFFIC
     g = torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), stream])
                                           .generate_state(1, dtype=np.uint64)[0] >> 1))
     weights = torch.from_numpy(templates.class_weights(difficulty.variant_share)).float()
+    strength = None
+    if difficulty.house_share:
+        strength = torch.ones(len(weights), difficulty.hands)
+        strength[:, 0] = difficulty.house_strength
+        strength = strength.flatten()
     return draw_hands(templates, weights.repeat_interleave(difficulty.hands, 0), difficulty,
-                      distortion.elastic_grid, g)
+                      distortion.elastic_grid, g, strength)
 
 
-def _draw_hand(per_class: int, skew: float, n: int, g: torch.Generator) -> torch.Tensor:
-    """n hand numbers in [0, per_class): alike with skew 0, else hand h with weight
-    (h + 1) ** -skew."""
-    if not skew:
+def _draw_hand(per_class: int, difficulty: Difficulty, n: int,
+               g: torch.Generator) -> torch.Tensor:
+    """n hand numbers in [0, per_class): alike with no skew and no house hand; else hand h
+    with weight (h + 1) ** -hand_skew, or, with a house hand, hand 0 with `house_share` and
+    hand h > 0 with the rest in proportion to h ** -hand_skew."""
+    skew, house = difficulty.hand_skew, difficulty.house_share
+    if not skew and not house:
         return torch.randint(per_class, (n,), generator=g)
     weights = torch.arange(1, per_class + 1, dtype=torch.float64) ** -skew
+    if house:
+        others = torch.arange(1, per_class, dtype=torch.float64) ** -skew
+        rest = (1 - house) * others / others.sum() if per_class > 1 else others
+        weights = torch.cat([torch.tensor([house if per_class > 1 else 1.0],
+                                          dtype=torch.float64), rest])
     return torch.multinomial(weights, n, replacement=True, generator=g)
 
 
@@ -165,8 +178,7 @@ def synthesize(
             batch = labels[start : start + BATCH_SIZE]
             if per_class:
                 batch_hands = hands
-                index = batch * per_class + _draw_hand(per_class, difficulty.hand_skew,
-                                                       len(batch), g)
+                index = batch * per_class + _draw_hand(per_class, difficulty, len(batch), g)
             else:
                 batch_hands = draw_hands(templates, weights[batch], difficulty,
                                          distortion.elastic_grid, g)
