@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from
 import numpy as np  # noqa: E402
 
 from k49.data.load import load_dataset  # noqa: E402
-from k49.data.synthetic import generate  # noqa: E402
+from k49.data.synthetic import cache_key, generate  # noqa: E402
 from k49.data.synthetic.difficulty import DIFFICULTY, MECHANISMS, Difficulty  # noqa: E402
 from k49.evaluation.run import evaluate_run  # noqa: E402
 from k49.models import create_model  # noqa: E402
@@ -55,7 +55,10 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def set_key(scale: float, seed: int, difficulty: Difficulty) -> str:
-    text = json.dumps([scale, seed, dataclasses.asdict(difficulty)], sort_keys=True)
+    """Names a set by everything that makes it, the generator's version and fonts included,
+    so a set cached by an older generator is never reused."""
+    text = json.dumps([scale, seed, dataclasses.asdict(difficulty), cache_key()],
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 

@@ -39,6 +39,16 @@ def test_overrides_change_one_field_and_name_bad_ones():
         bench_difficulty.parse_overrides(["fog=1"])
 
 
+def test_a_set_made_by_another_generator_version_is_not_reused(monkeypatch):
+    from k49.data.synthetic import metadata
+
+    key = bench_difficulty.set_key(1.0, 0, DIFFICULTY)
+    assert key == bench_difficulty.set_key(1.0, 0, DIFFICULTY)
+    assert key != bench_difficulty.set_key(1.0, 1, DIFFICULTY)
+    monkeypatch.setattr(metadata, "GENERATOR_VERSION", metadata.GENERATOR_VERSION + 1)
+    assert key != bench_difficulty.set_key(1.0, 0, DIFFICULTY)
+
+
 def test_the_published_ranking_holds_on_a_small_set(tmp_path, capsys):
     """The fast half of the calibration at 3% of K49's size: NN_2_sgd < NN_2_adam < knn4, as on
     the real K49 (on the uncalibrated set, knn4 came below NN_2_adam)."""

@@ -217,7 +217,7 @@ def hand_shares(difficulty, per_class=16, n=200_000):
 
 @pytest.mark.parametrize("skew", [0.0, 1.0, 1.5])
 def test_hand_skew_gives_hand_h_a_share_proportional_to_its_weight(skew):
-    share = hand_shares(dataclasses.replace(DIFFICULTY, hand_skew=skew))
+    share = hand_shares(dataclasses.replace(DIFFICULTY, hand_skew=skew, house_share=0.0))
     weight = torch.arange(1, 17, dtype=torch.float64) ** -skew
     torch.testing.assert_close(share, weight / weight.sum(), atol=0.005, rtol=0.0)
 
@@ -237,7 +237,7 @@ def test_the_house_hand_writes_house_share_and_the_others_the_rest(skew):
 def test_the_house_hand_is_nearer_its_template_by_house_strength(templates):
     from k49.data.synthetic.pipeline import set_hands
 
-    plain = set_hands(templates, 5, DIFFICULTY)
+    plain = set_hands(templates, 5, dataclasses.replace(DIFFICULTY, house_share=0.0))
     house = set_hands(templates, 5, dataclasses.replace(DIFFICULTY, house_share=0.5,
                                                         house_strength=0.25))
     first = torch.arange(0, len(plain.affine), DIFFICULTY.hands)  # hand 0 of every class

@@ -9,8 +9,11 @@ Hands: every class is written by `hands` writers. A hand is drawn once per set s
 the train and test splits, as K49's books are): a template (a variant form, with
 `variant_share` of a class's hands on its hentaigana), its own slant, proportions and
 smooth warp (`hand_strength`), and its own way of placing, turning and weighting each stroke
-group (`stroke_*`). Each sample of a hand then varies around it: the sample's own draw of the
-same affine map and warp (`sample_strength`). With hands off, every sample is its own hand.
+group (`stroke_*`). Hand 0 of a class is its house hand (`house_*`): the way the character
+was usually written, near its template, writing most of the class's samples; the other hands
+are the many unusual writers. Each sample of a hand then varies around it: the sample's own
+draw of the same affine map and warp (`sample_strength`). With hands off, every sample is its
+own hand.
 Page effects act per sample: a neighbouring character's end entering the crop,
 broken strokes and bleed-through from the other side of the page.
 """
@@ -36,13 +39,13 @@ class Difficulty:
 
     #: Share of a class's hands writing one of its hentaigana (variant forms from other source
     #: kanji) rather than the modern glyph, for classes that have both.
-    variant_share: float = 0.25
+    variant_share: float = 0.6
     #: Writers per class; 0: no hands, every sample draws its own template and strokes.
-    hands: int = 64
+    hands: int = 128
     #: How far hands differ from each other, and one hand's samples from each other: the
     #: hand's and the sample's affine and warp draws, as multiples of Distortion's standard
     #: deviations (hands off: a sample draws only its own).
-    hand_strength: float = 2.0
+    hand_strength: float = 3.0
     sample_strength: float = 0.6
     #: How unevenly a class's samples fall to its hands, as books of very different lengths:
     #: hand h writes a share proportional to (h + 1) ** -hand_skew; 0: every hand alike.
@@ -51,13 +54,13 @@ class Difficulty:
     #: was usually written: most pages of most books), the rest falling to the other hands;
     #: 0: no house hand. `house_strength` is how far the house hand is from its template, as
     #: a share of an ordinary hand's distance (0: the template as the font draws it).
-    house_share: float = 0.0
-    house_strength: float = 0.25
+    house_share: float = 0.7
+    house_strength: float = 0.0
     #: Each stroke group's own shift (standard deviation, in half-frame units), turn (degrees)
     #: and ink weight (log standard deviation: thinner or thicker), per hand.
-    stroke_shift: float = 0.04
-    stroke_turn_deg: float = 7.0
-    stroke_weight: float = 0.2
+    stroke_shift: float = 0.06
+    stroke_turn_deg: float = 10.0
+    stroke_weight: float = 0.3
     #: Chance, per side (top and bottom), that the end of the neighbouring character in the
     #: vertical line enters the crop, and how far in (share of the frame, uniform range).
     neighbours: float = 0.5
@@ -65,7 +68,7 @@ class Difficulty:
     #: Chance that a sample's ink is broken (faded patches that cut strokes), and the largest
     #: share of its area a break may take.
     broken_ink: float = 0.5
-    broken_area: float = 0.25
+    broken_area: float = 0.15
     #: Chance of bleed-through: the mirror image of another character, faint, from the other
     #: side of the page; and its intensity range.
     bleed_through: float = 0.3
@@ -91,6 +94,7 @@ class Difficulty:
 MECHANISMS: dict[str, dict[str, Any]] = {
     "variant forms": {"variant_share": 0.0},
     "many hands": {"hands": 0},
+    "house style": {"house_share": 0.0},
     "stroke-level variation": {"stroke_shift": 0.0, "stroke_turn_deg": 0.0,
                                "stroke_weight": 0.0},
     "neighbouring characters": {"neighbours": 0.0},

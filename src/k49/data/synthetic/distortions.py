@@ -49,14 +49,14 @@ class Distortion:
     elastic: float = 0.06  # displacement standard deviation, in units of half the frame
     elastic_grid: int = 5  # control points per side of the smooth random fields
     dilate_prob: float = 0.15  # chance of a 3x3 dilation (at 56 px) before thresholding
-    threshold: tuple[float, float] = (0.3, 0.6)  # range of the soft threshold: stroke width
+    threshold: tuple[float, float] = (0.4, 0.7)  # range of the soft threshold: stroke width
     threshold_field: float = 0.06  # how much the threshold varies across the character
     ramp: float = 6.0  # steepness of the soft threshold
     intensity: tuple[float, float] = (0.9, 1.4)  # ink intensity range (clipped at 1 later)
     intensity_field: float = 0.2
     blur: tuple[float, float] = (0.0, 0.3)  # weight of a final 3x3 blur
     noise: float = 0.06  # multiplicative ink noise standard deviation
-    floor: float = 6.0  # subtracted from 0..255 values: faint specks become background
+    floor: float = 12.0  # subtracted from 0..255 values: faint specks become background
 
 
 DISTORTION = Distortion()
