@@ -138,12 +138,12 @@ def _draw_hand(per_class: int, difficulty: Difficulty, n: int,
     skew, house = difficulty.hand_skew, difficulty.house_share
     if not skew and not house:
         return torch.randint(per_class, (n,), generator=g)
-    weights = torch.arange(1, per_class + 1, dtype=torch.float64) ** -skew
-    if house:
+    if not house:
+        weights = torch.arange(1, per_class + 1, dtype=torch.float64) ** -skew
+    else:  # with one hand, `others` is empty and the house hand writes everything
         others = torch.arange(1, per_class, dtype=torch.float64) ** -skew
-        rest = (1 - house) * others / others.sum() if per_class > 1 else others
-        weights = torch.cat([torch.tensor([house if per_class > 1 else 1.0],
-                                          dtype=torch.float64), rest])
+        weights = torch.cat([torch.tensor([house], dtype=torch.float64),
+                             (1 - house) * others / others.sum()])
     return torch.multinomial(weights, n, replacement=True, generator=g)
 
 
