@@ -152,6 +152,17 @@ def test_deterministic(generated, tmp_path):
     assert not np.array_equal(first["k49-train-labels.npz"], other["k49-train-labels.npz"])
 
 
+def test_images_do_not_depend_on_the_number_of_render_threads():
+    templates = synthetic.build_templates()
+    counts = np.full(49, 12)  # 588 images: three batches, so the threads do share the work
+    with synthetic.renderers(1) as one:
+        alone = synthetic.synthesize(counts, 7, templates, pool=one)
+    with synthetic.renderers(3) as three:
+        shared = synthetic.synthesize(counts, 7, templates, pool=three)
+    assert np.array_equal(alone[1], shared[1])
+    assert alone[0].tobytes() == shared[0].tobytes()
+
+
 # --- fonts and templates ------------------------------------------------------------------------
 
 

@@ -18,9 +18,9 @@ _NAMES = {
                   "build_templates", "hentaigana_classes", "stroke_parts"),
     "difficulty": ("DIFFICULTY", "EASY", "MECHANISMS", "Difficulty", "Hands",
                    "difficulty_from_record", "draw_hands"),
-    "distortions": ("DISTORTION", "Distortion", "render_batch"),
-    "pipeline": ("BATCH_SIZE", "THREADS", "class_counts", "generate", "set_hands",
-                 "synthesize"),
+    "distortions": ("DISTORTION", "Distortion", "SampleDraws", "draw_samples", "render_batch"),
+    "pipeline": ("BATCH_SIZE", "THREADS", "class_counts", "generate", "renderers",
+                 "set_hands", "synthesize"),
 }
 _HOME = {name: module for module, names in _NAMES.items() for name in names}
 

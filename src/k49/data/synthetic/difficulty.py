@@ -21,6 +21,7 @@ broken strokes and bleed-through from the other side of the page.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -155,10 +156,12 @@ class Hands:
 
 
 def draw_hands(templates, rows: torch.Tensor, difficulty: Difficulty, warp_grid: int,
-               g: torch.Generator, strength: torch.Tensor | None = None) -> Hands:
+               g: torch.Generator, strength: torch.Tensor | None = None,
+               map_chunks: Callable = map) -> Hands:
     """One hand per row of `rows` (N, T), template probabilities (a class's row of
     TemplateSet.class_weights): its template, stroke groups and normals, all from `g`, the
-    normals of row i scaled by `strength[i]` when given (a house hand's are smaller)."""
+    normals of row i scaled by `strength[i]` when given (a house hand's are smaller). Its
+    template images are drawn in chunks through `map_chunks` (a thread pool's map, say)."""
     from k49.data.synthetic.distortions import stroke_templates  # distortions imports this
 
     n = rows.shape[0]
@@ -169,7 +172,9 @@ def draw_hands(templates, rows: torch.Tensor, difficulty: Difficulty, warp_grid:
     if strength is not None:
         for normals in (affine, warp, strokes):
             normals.mul_(strength.view(-1, *[1] * (normals.dim() - 1)))
-    images = torch.cat([stroke_templates(templates, template[i : i + 256],
-                                         strokes[i : i + 256], difficulty)
-                        for i in range(0, n, 256)])
+    def chunk(i: int) -> torch.Tensor:
+        return stroke_templates(templates, template[i : i + 256], strokes[i : i + 256],
+                                difficulty)
+
+    images = torch.cat(list(map_chunks(chunk, range(0, n, 256))))
     return Hands(template=template, images=images, affine=affine, warp=warp)

@@ -15,7 +15,10 @@ time:
 
 Everything works on whole batches with elementwise and shifted-slice ops, small matrix products
 and two grid_samples: for single-channel images this small, torch's CPU max_pool2d, conv2d and
-interpolate are several times slower, and thread hand-offs cost more than they save.
+interpolate are several times slower, and thread hand-offs inside one batch cost more than they
+save. A batch's random numbers are drawn first, in order, by ``draw_samples``; ``render_batch``
+then turns them into images without drawing any, so whole batches can render on several
+threads at once (pipeline.renderers) and a seed still gives the same images.
 """
 
 from __future__ import annotations
@@ -221,14 +224,13 @@ def _add_neighbour(x, other, depth, top: bool):
     return x
 
 
-def _warp(x, hands: Hands, hand_index, g, d: Distortion, k: Difficulty):
+def _warp(x, hands: Hands, hand_index, draws: SampleDraws, d: Distortion, k: Difficulty):
     """Affine + elastic in one resampling of templates `x`: the hand's draws (scaled by
     hand_strength) plus the sample's own. The grid maps output to input coordinates, so it is
     the inverse of the forward transform rotation @ shear @ scale (+ translation)."""
-    b, s = len(hand_index), x.shape[-1]
+    s = x.shape[-1]
     hand_scale = k.hand_strength if k.hands else 0.0
-    a = torch.randn(b, AFFINE_DRAWS, generator=g).mul_(k.sample_strength)
-    a.add_(hands.affine[hand_index], alpha=hand_scale)
+    a = draws.affine.mul(k.sample_strength).add_(hands.affine[hand_index], alpha=hand_scale)
     angle = a[:, 0] * math.radians(d.rotation_deg)
     shear = a[:, 1] * d.shear
     size = torch.exp(a[:, 2] * d.scale_log_sd)
@@ -242,8 +244,7 @@ def _warp(x, hands: Hands, hand_index, g, d: Distortion, k: Difficulty):
     det = p * t - q * r
     ia, ib, ic, id_ = t / det, -q / det, -r / det, p / det
     basis = _basis(s, d.elastic_grid)
-    warp = torch.randn(b, 2, d.elastic_grid, d.elastic_grid, generator=g)
-    warp = warp.mul_(k.sample_strength).add_(hands.warp[hand_index], alpha=hand_scale)
+    warp = draws.warp.mul(k.sample_strength).add_(hands.warp[hand_index], alpha=hand_scale)
     warp = warp.mul_(d.elastic)
     grid = basis @ warp @ basis.T
     _affine_into(grid, ia, ib, -(ia * tx + ib * ty), ic, id_, -(ic * tx + id_ * ty))
@@ -252,60 +253,104 @@ def _warp(x, hands: Hands, hand_index, g, d: Distortion, k: Difficulty):
     )
 
 
-def render_batch(hands: Hands, hand_index, g, d: Distortion = DISTORTION,
+@dataclass(frozen=True)
+class SampleDraws:
+    """Every random number a batch of samples draws, drawn by `draw_samples` from one generator
+    in a fixed order (cheap, and in sequence, so a seed gives the same images) and then turned
+    into images by `render_batch` (the work, which can run on any thread). Rows are samples;
+    the fields of a mechanism that is off are None."""
+
+    affine: torch.Tensor  # (B, AFFINE_DRAWS) normals: the sample's own affine map
+    warp: torch.Tensor  # (B, 2, n, n) normals: its own elastic warp
+    neighbours: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None  # (on, depth) top, bottom
+    dilate: torch.Tensor  # (B, 1, 1, 1) 1.0 where the strokes are dilated
+    fields: torch.Tensor  # (B, 2, n, n) normals: the threshold and ink-intensity fields
+    threshold: torch.Tensor  # (B, 1, 1, 1) within Distortion.threshold
+    intensity: torch.Tensor  # (B, 1, 1, 1) within Distortion.intensity
+    breaks: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None  # field normals, area, on
+    bleed: torch.Tensor | None  # (B, 1, 1, 1) bleed-through intensity, 0 where there is none
+    blur: torch.Tensor  # (B, 1, 1, 1) weight of the final blur
+    noise: torch.Tensor  # (B, 1, OUT, OUT) normals: ink noise
+
+
+def draw_samples(b: int, g, d: Distortion = DISTORTION,
+                 k: Difficulty = DIFFICULTY) -> SampleDraws:
+    """The random numbers of `b` samples, from generator `g` (the order is part of the format:
+    changing it changes every image a seed gives)."""
+    affine = torch.randn(b, AFFINE_DRAWS, generator=g)
+    warp = torch.randn(b, 2, d.elastic_grid, d.elastic_grid, generator=g)
+    neighbours = None
+    if k.neighbours:
+        lo, hi = k.neighbour_depth
+        neighbours = tuple(
+            (torch.rand(b, generator=g) < k.neighbours,
+             (FRAME * (lo + (hi - lo) * torch.rand(b, generator=g))).round().long())
+            for _side in ("top", "bottom")
+        )
+    dilate = (torch.rand(b, 1, 1, 1, generator=g) < d.dilate_prob).float()
+    fields = torch.randn(b, 2, d.elastic_grid, d.elastic_grid, generator=g)
+    threshold = _uniform(g, b, *d.threshold)
+    intensity = _uniform(g, b, *d.intensity)
+    breaks = None
+    if k.broken_ink:
+        breaks = (torch.randn(b, 1, BREAK_GRID, BREAK_GRID, generator=g),
+                  _uniform(g, b, 0.0, k.broken_area),
+                  (torch.rand(b, 1, 1, 1, generator=g) < k.broken_ink).float())
+    bleed = None
+    if k.bleed_through:
+        on = (torch.rand(b, 1, 1, 1, generator=g) < k.bleed_through).float()
+        bleed = on * _uniform(g, b, *k.bleed_intensity)
+    blur = _uniform(g, b, *d.blur)
+    noise = torch.randn(b, 1, OUT, OUT, generator=g)
+    return SampleDraws(affine, warp, neighbours, dilate, fields, threshold, intensity, breaks,
+                       bleed, blur, noise)
+
+
+def render_batch(hands: Hands, hand_index, draws: SampleDraws, d: Distortion = DISTORTION,
                  k: Difficulty = DIFFICULTY):
-    """Draw one sample of each of `hands`' rows `hand_index` (B,) as (B, 28, 28) uint8 images;
-    every random draw comes from generator `g`, in a fixed order, so a seed gives the same
-    images."""
-    b = len(hand_index)
+    """One sample of each of `hands`' rows `hand_index` (B,) as (B, 28, 28) uint8 images, made
+    with `draws` (draw_samples; no random numbers are drawn here)."""
 
     # 0. the hand's template, its stroke groups moved, turned and weighted its own way.
     x = hands.images[hand_index]
 
     # 1. affine + elastic in one resampling.
-    x = _warp(x, hands, hand_index, g, d, k)
+    x = _warp(x, hands, hand_index, draws, d, k)
 
     # 2. K49's framing: centre the ink's bounding box, its longer side filling the frame.
     x = _frame(x)
 
     # 2b. the ends of the neighbouring characters above and below, cut by the crop.
-    if k.neighbours:
-        lo, hi = k.neighbour_depth
-        for shift, top in ((1, True), (2, False)):
-            on = torch.rand(b, generator=g) < k.neighbours
-            depth = (FRAME * (lo + (hi - lo) * torch.rand(b, generator=g))).round().long()
+    if draws.neighbours is not None:
+        for shift, top, (on, depth) in zip((1, 2), (True, False), draws.neighbours, strict=True):
             x = _add_neighbour(x, x.roll(shift, 0), depth * on, top)
 
     # 3. stroke width in output pixels, like a brush: optional dilation, then a light blur and a
     #    soft threshold that varies smoothly across the character; ink intensity likewise.
-    dilate = (torch.rand(b, 1, 1, 1, generator=g) < d.dilate_prob).float()
-    x = torch.lerp(x, _dilate(x), dilate)
+    x = torch.lerp(x, _dilate(x), draws.dilate)
     x = _smooth(x)
     basis = _basis(FRAME, d.elastic_grid)
-    fields = basis @ torch.randn(b, 2, d.elastic_grid, d.elastic_grid, generator=g) @ basis.T
-    thr = fields[:, :1].mul_(d.threshold_field).add_(_uniform(g, b, *d.threshold)).clamp_(min=0.05)
+    fields = basis @ draws.fields @ basis.T
+    thr = fields[:, :1].mul_(d.threshold_field).add_(draws.threshold).clamp_(min=0.05)
     x = x.sub_(thr).mul_(d.ramp).clamp_(0, 1)
-    ink = fields[:, 1:].mul_(d.intensity_field).add_(1).mul_(_uniform(g, b, *d.intensity))
+    ink = fields[:, 1:].mul_(d.intensity_field).add_(1).mul_(draws.intensity)
     x = x.mul_(ink)
 
     # 3b. broken ink: faded patches (a finer smooth field above a level) cut the strokes.
-    if k.broken_ink:
+    if draws.breaks is not None:
+        normals, area, on = draws.breaks
         fine = _basis(FRAME, BREAK_GRID)
-        field = fine @ torch.randn(b, 1, BREAK_GRID, BREAK_GRID, generator=g) @ fine.T
-        area = _uniform(g, b, 0.0, k.broken_area)
-        on = (torch.rand(b, 1, 1, 1, generator=g) < k.broken_ink).float()
+        field = fine @ normals @ fine.T
         level = torch.special.ndtri(1 - area.clamp(min=1e-4))
         x = x.mul_(1 - on * field.sub_(level).mul_(3).clamp_(0, 1))
 
     # 3c. bleed-through: another character, mirrored and faint, from the other side.
-    if k.bleed_through:
-        on = (torch.rand(b, 1, 1, 1, generator=g) < k.bleed_through).float()
-        faint = on * _uniform(g, b, *k.bleed_intensity)
-        x = torch.maximum(x, x.roll(3, 0).flip(-1) * faint)
+    if draws.bleed is not None:
+        x = torch.maximum(x, x.roll(3, 0).flip(-1) * draws.bleed)
 
     # 4. area-average to 28 x 28, a light blur, ink noise, white on black uint8.
     x = F.avg_pool2d(x, FRAME // OUT)
-    x = torch.lerp(x, _smooth(x), _uniform(g, b, *d.blur))
-    x = x.mul_(torch.randn(x.shape, generator=g).mul_(d.noise).add_(1))
+    x = torch.lerp(x, _smooth(x), draws.blur)
+    x = x.mul_(draws.noise.mul(d.noise).add_(1))
     x = x.mul_(255.0).sub_(d.floor).clamp_(0, 255).round_()
     return x[:, 0].to(torch.uint8)

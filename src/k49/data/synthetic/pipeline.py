@@ -13,7 +13,10 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,7 @@ from k49.data.synthetic.difficulty import (
     check_difficulty,
     draw_hands,
 )
-from k49.data.synthetic.distortions import DISTORTION, Distortion, render_batch
+from k49.data.synthetic.distortions import DISTORTION, Distortion, draw_samples, render_batch
 from k49.data.synthetic.fonts import find_fonts, font_set, font_set_key, system_fonts_enabled
 from k49.data.synthetic.metadata import (
     DEFAULT_SCALE,
@@ -43,7 +46,7 @@ from k49.data.synthetic.metadata import (
 )
 from k49.data.synthetic.templates import TemplateSet, build_templates
 from k49.errors import K49Error
-from k49.io import make_dir, remove_stale_parts, torch_threads
+from k49.io import default_threads, make_dir, remove_stale_parts, torch_threads
 
 #: Real K49 sizes the scale is a fraction of.
 K49_TRAIN_SIZE = DATASETS["k49"].train_size
@@ -51,6 +54,9 @@ K49_TEST_SIZE = DATASETS["k49"].test_size
 
 #: Samples per batch through the torch pipeline.
 BATCH_SIZE = 256
+#: Batches drawn ahead of the renderers: enough to keep many cores busy, few enough that
+#: their random numbers take little memory (about 1 MB a batch).
+BATCHES_AHEAD = 32
 #: Entropy added to the set's seed for drawing its hands (not the train or test stream).
 HANDS_STREAM = 0x48414E44
 #: The stream of the test split's new writers (Difficulty.new_test_hands) and of which test
@@ -100,10 +106,25 @@ def class_counts(scale: float) -> tuple[np.ndarray, np.ndarray]:
     return counts[0], counts[1]
 
 
-#: torch threads while generating. The pipeline is about a hundred small ops per batch, for
-#: which handing work to a second thread costs more than it saves: measured on a 2-core CPU,
+#: torch threads per renderer. The pipeline is about a hundred small ops per batch, for which
+#: handing work to a second torch thread costs more than it saves: measured on a 2-core CPU,
 #: 6,900 images/s with one thread against 1,500 with two.
 THREADS = 1
+
+
+@contextmanager
+def renderers(workers: int | None = None) -> Iterator[Executor]:
+    """A pool of `workers` Python threads (default: one per core, or OMP_NUM_THREADS), each
+    rendering whole batches with one torch thread: torch releases the GIL inside its ops, so
+    the batches run side by side. The random numbers are drawn on the caller's thread, in
+    order, so the images do not depend on `workers`."""
+    workers = workers or default_threads()
+    with torch_threads(THREADS):
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="k49-render")
+        try:
+            yield pool
+        finally:  # on an error or Ctrl-C, drop the batches not yet started
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _split_seeds(seed: int) -> tuple[int, int]:
@@ -112,10 +133,12 @@ def _split_seeds(seed: int) -> tuple[int, int]:
 
 
 def set_hands(templates: TemplateSet, seed: int, difficulty: Difficulty = DIFFICULTY,
-              distortion: Distortion = DISTORTION, stream: int = HANDS_STREAM) -> Hands | None:
+              distortion: Distortion = DISTORTION, stream: int = HANDS_STREAM,
+              pool: Executor | None = None) -> Hands | None:
     """The set's writers, `difficulty.hands` per class, drawn from the set's `seed` (so the
     train and test splits share them; `stream` NEW_HANDS_STREAM draws the test split's new
-    writers); None when hands are off."""
+    writers), their templates drawn on `pool` (renderers()) when given; None when hands are
+    off."""
     if not difficulty.hands:
         return None
     g = torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), stream])
@@ -127,7 +150,7 @@ def set_hands(templates: TemplateSet, seed: int, difficulty: Difficulty = DIFFIC
         strength[:, 0] = difficulty.house_strength
         strength = strength.flatten()
     return draw_hands(templates, weights.repeat_interleave(difficulty.hands, 0), difficulty,
-                      distortion.elastic_grid, g, strength)
+                      distortion.elastic_grid, g, strength, map_chunks=pool.map if pool else map)
 
 
 def _draw_hand(per_class: int, difficulty: Difficulty, n: int,
@@ -147,32 +170,52 @@ def _draw_hand(per_class: int, difficulty: Difficulty, n: int,
     return torch.multinomial(weights, n, replacement=True, generator=g)
 
 
+def _render(*args) -> torch.Tensor:
+    with torch.inference_mode():  # per thread: a renderer's thread needs its own
+        return render_batch(*args)
+
+
 def synthesize(
     counts: Sequence[int],
     seed: int,
     templates: TemplateSet,
     distortion: Distortion = DISTORTION,
-    on_batch=None,
+    on_batch: Callable[[int], object] | None = None,
     *,
     difficulty: Difficulty = DIFFICULTY,
     hands: Hands | None = None,
+    pool: Executor | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 28, 28) uint8 and labels (N,) uint8, `counts[c]` images of class c, shuffled.
 
     Each sample is written by one of its class's `hands` (set_hands; drawn from `seed` when not
-    given) chosen at random, or, with hands off, draws its own. `on_batch(n)` is called after
-    every batch of n images (for progress bars).
+    given) chosen at random, or, with hands off, draws its own. The batches are rendered on
+    `pool` (renderers(); one of its own when not given); the images are the same whatever its
+    size. `on_batch(n)` is called after every batch of n images (for progress bars).
     """
     check_difficulty(difficulty)
+    if pool is None:
+        with renderers() as own_pool:
+            return synthesize(counts, seed, templates, distortion, on_batch,
+                              difficulty=difficulty, hands=hands, pool=own_pool)
     g = torch.Generator().manual_seed(int(seed))
     counts = np.asarray(counts, dtype=np.int64)
     if hands is None:
-        hands = set_hands(templates, seed, difficulty, distortion)
+        hands = set_hands(templates, seed, difficulty, distortion, pool=pool)
     per_class = difficulty.hands
     labels = torch.from_numpy(np.repeat(np.arange(len(counts)), counts))
     labels = labels[torch.randperm(len(labels), generator=g)]
     weights = torch.from_numpy(templates.class_weights(difficulty.variant_share)).float()
     images = np.empty((len(labels), 28, 28), dtype=np.uint8)
+    rendering: deque = deque()  # (start, future) of the batches on the pool, in order
+
+    def collect_oldest() -> None:
+        start, future = rendering.popleft()
+        batch_images = future.result().numpy()
+        images[start : start + len(batch_images)] = batch_images
+        if on_batch is not None:
+            on_batch(len(batch_images))
+
     with torch.inference_mode():
         for start in range(0, len(labels), BATCH_SIZE):
             batch = labels[start : start + BATCH_SIZE]
@@ -183,11 +226,13 @@ def synthesize(
                 batch_hands = draw_hands(templates, weights[batch], difficulty,
                                          distortion.elastic_grid, g)
                 index = torch.arange(len(batch))
-            images[start : start + len(batch)] = render_batch(
-                batch_hands, index, g, distortion, difficulty
-            ).numpy()
-            if on_batch is not None:
-                on_batch(len(batch))
+            draws = draw_samples(len(batch), g, distortion, difficulty)
+            rendering.append((start, pool.submit(_render, batch_hands, index, draws,
+                                                 distortion, difficulty)))
+            if len(rendering) > BATCHES_AHEAD:
+                collect_oldest()
+        while rendering:
+            collect_oldest()
     return images, labels.numpy().astype(np.uint8)
 
 
@@ -212,10 +257,11 @@ def _font_facts(templates: TemplateSet, chars: Sequence[str], fonts, system_font
 
 
 def _synthesize_splits(templates: TemplateSet, counts: dict[str, np.ndarray], seed: int,
-                       difficulty: Difficulty, progress: bool) -> dict[str, tuple]:
+                       difficulty: Difficulty, progress: bool,
+                       pool: Executor) -> dict[str, tuple]:
     """(images, labels) of each split, drawn by the same hands (the test split's share
     `difficulty.new_test_hands` by new ones), with a progress bar each."""
-    hands = set_hands(templates, seed, difficulty)
+    hands = set_hands(templates, seed, difficulty, pool=pool)
     arrays = {}
     with progress_bar(quiet=not progress, transient=False) as bar:
         for (split, split_counts), split_seed in zip(counts.items(), _split_seeds(seed),
@@ -224,21 +270,22 @@ def _synthesize_splits(templates: TemplateSet, counts: dict[str, np.ndarray], se
             arrays[split] = synthesize(
                 split_counts, split_seed, templates,
                 on_batch=lambda n, task=task: bar.advance(task, n),
-                difficulty=difficulty, hands=hands,
+                difficulty=difficulty, hands=hands, pool=pool,
             )
             if split == "test" and hands is not None and difficulty.new_test_hands > 0:
                 arrays[split] = _with_new_hands(arrays[split], split_counts, split_seed,
-                                                templates, seed, difficulty)
+                                                templates, seed, difficulty, pool)
     return arrays
 
 
 def _with_new_hands(seen: tuple[np.ndarray, np.ndarray], counts: np.ndarray, split_seed: int,
-                    templates: TemplateSet, seed: int, difficulty: Difficulty) -> tuple:
+                    templates: TemplateSet, seed: int, difficulty: Difficulty,
+                    pool: Executor) -> tuple:
     """The test split with a seeded share `difficulty.new_test_hands` of its samples written
     by hands the training split never saw (the same labels, in the same order)."""
-    new_hands = set_hands(templates, seed, difficulty, stream=NEW_HANDS_STREAM)
+    new_hands = set_hands(templates, seed, difficulty, stream=NEW_HANDS_STREAM, pool=pool)
     images, labels = synthesize(counts, split_seed, templates, difficulty=difficulty,
-                                hands=new_hands)
+                                hands=new_hands, pool=pool)
     if not np.array_equal(labels, seen[1]):  # the label order depends on the seed alone
         raise AssertionError("the new hands' test split has another label order")
     rng = np.random.default_rng([int(seed), NEW_HANDS_STREAM])
@@ -306,7 +353,8 @@ def generate(
     fonts = find_fonts(system_fonts)
 
     start = time.perf_counter()
-    with torch_threads(THREADS) as threads:
+    workers = default_threads()
+    with renderers(workers) as pool:
         templates = build_templates(system_fonts)
         t_templates = time.perf_counter() - start
         fonts_used = [asdict(f) for f in templates.fonts]
@@ -316,7 +364,7 @@ def generate(
             print(warning, file=sys.stderr)
         start = time.perf_counter()
         arrays = _synthesize_splits(templates, {"train": train_counts, "test": test_counts},
-                                    seed, difficulty, progress)
+                                    seed, difficulty, progress, pool)
     elapsed = time.perf_counter() - start
     n_images = int(train_counts.sum() + test_counts.sum())
 
@@ -337,7 +385,8 @@ def generate(
         "stats": {split: image_stats(arrays[split][0]) for split in arrays},
         "reference_stats": dict(K49_REFERENCE),
         "torch": torch.__version__,
-        "threads": threads,
+        "threads": THREADS,
+        "renderers": workers,
         "template_seconds": round(t_templates, 3),
         "seconds": round(elapsed, 3),
         "images_per_second": round(n_images / max(elapsed, 1e-9), 1),
