@@ -204,34 +204,63 @@ def test_a_record_from_before_a_field_existed_reads_it_as_its_default():
     assert synthetic.difficulty_from_record(record) == dataclasses.replace(DIFFICULTY, hands=3)
 
 
-def hand_shares(difficulty, per_class=16, n=200_000):
-    """How often _draw_hand picks each of per_class hands, and whether it repeats per seed."""
+def hand_shares(difficulty, per_class=16, n=200_000, label=0):
+    """How often _draw_hand picks each of the per_class hands for n samples of class `label`,
+    and whether it repeats per seed; hands by class size off unless `difficulty` sets it."""
     from k49.data.synthetic.pipeline import _draw_hand
 
-    drawn = _draw_hand(per_class, difficulty, n, torch.Generator().manual_seed(0))
+    difficulty = dataclasses.replace(difficulty, hands=per_class)
+    labels = torch.full((n,), label)
+    drawn = _draw_hand(difficulty, labels, torch.Generator().manual_seed(0))
     assert drawn.min() >= 0 and drawn.max() < per_class
-    assert torch.equal(drawn, _draw_hand(per_class, difficulty, n,
-                                         torch.Generator().manual_seed(0)))
+    assert torch.equal(drawn, _draw_hand(difficulty, labels, torch.Generator().manual_seed(0)))
     return torch.bincount(drawn, minlength=per_class).double() / n
+
+
+EVEN = dataclasses.replace(DIFFICULTY, hands_by_size=0.0)
 
 
 @pytest.mark.parametrize("skew", [0.0, 1.0, 1.5])
 def test_hand_skew_gives_hand_h_a_share_proportional_to_its_weight(skew):
-    share = hand_shares(dataclasses.replace(DIFFICULTY, hand_skew=skew, house_share=0.0))
+    share = hand_shares(dataclasses.replace(EVEN, hand_skew=skew, house_share=0.0))
     weight = torch.arange(1, 17, dtype=torch.float64) ** -skew
     torch.testing.assert_close(share, weight / weight.sum(), atol=0.005, rtol=0.0)
 
 
 @pytest.mark.parametrize("skew", [0.0, 1.0])
 def test_the_house_hand_writes_house_share_and_the_others_the_rest(skew):
-    share = hand_shares(dataclasses.replace(DIFFICULTY, house_share=0.6, hand_skew=skew))
+    share = hand_shares(dataclasses.replace(EVEN, house_share=0.6, hand_skew=skew))
     weight = torch.arange(1, 16, dtype=torch.float64) ** -skew
     expected = torch.cat([torch.tensor([0.6], dtype=torch.float64),
                           0.4 * weight / weight.sum()])
     torch.testing.assert_close(share, expected, atol=0.005, rtol=0.0)
     # A class with one hand: the house hand writes everything.
-    only = hand_shares(dataclasses.replace(DIFFICULTY, house_share=0.6), per_class=1)
+    only = hand_shares(dataclasses.replace(EVEN, house_share=0.6), per_class=1)
     assert only.tolist() == [1.0]
+
+
+def test_hands_by_size_gives_a_rare_class_fewer_hands_in_proportion_to_its_share():
+    from k49.data.datasets import K49_TEST_COUNTS
+    from k49.data.synthetic.pipeline import class_hands
+
+    counts = np.asarray(K49_TEST_COUNTS)
+    largest, rarest = int(counts.argmax()), int(counts.argmin())
+    k = dataclasses.replace(DIFFICULTY, hands=16, hands_by_size=1.0, house_share=0.0)
+    hands = class_hands(k)
+    assert hands[largest] == 16
+    assert hands[rarest] == max(1, round(16 * counts[rarest] / counts.max()))
+    assert (class_hands(dataclasses.replace(k, hands_by_size=0.0)) == 16).all()
+    # Samples of the rarest class fall, alike, to its first hands only; the largest uses all.
+    rare = hand_shares(k, label=rarest)
+    n = hands[rarest]
+    torch.testing.assert_close(rare[:n], torch.full((n,), 1 / n, dtype=torch.float64),
+                               atol=0.005, rtol=0.0)
+    assert rare[n:].sum() == 0
+    assert (hand_shares(k, label=largest) > 0).all()
+    # With a house hand, it keeps its share; with only one hand, it writes everything.
+    house = dataclasses.replace(k, house_share=0.6)
+    assert hand_shares(house, label=largest)[0] == pytest.approx(0.6, abs=0.005)
+    assert hands[rarest] > 1 or hand_shares(house, label=rarest)[0] == 1.0
 
 
 def test_the_house_hand_is_nearer_its_template_by_house_strength(templates):

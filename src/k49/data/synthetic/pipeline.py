@@ -153,21 +153,42 @@ def set_hands(templates: TemplateSet, seed: int, difficulty: Difficulty = DIFFIC
                       distortion.elastic_grid, g, strength, map_chunks=pool.map if pool else map)
 
 
-def _draw_hand(per_class: int, difficulty: Difficulty, n: int,
-               g: torch.Generator) -> torch.Tensor:
-    """n hand numbers in [0, per_class): alike with no skew and no house hand; else hand h
-    with weight (h + 1) ** -hand_skew, or, with a house hand, hand 0 with `house_share` and
-    hand h > 0 with the rest in proportion to h ** -hand_skew."""
+def class_hands(difficulty: Difficulty) -> np.ndarray:
+    """Hands each class writes with (Difficulty.hands_by_size): `hands` for K49's largest
+    class, fewer for rarer ones, at least 1."""
+    share = np.asarray(K49_TEST_COUNTS, dtype=np.float64) / max(K49_TEST_COUNTS)
+    return np.maximum(1, np.round(difficulty.hands * share ** difficulty.hands_by_size)
+                      ).astype(np.int64)
+
+
+def _hand_weights(n_hands: int, per_class: int, difficulty: Difficulty) -> torch.Tensor:
+    """(per_class,) chance of each hand writing a sample of a class using its first n_hands:
+    alike with no skew and no house hand; else hand h with weight (h + 1) ** -hand_skew, or,
+    with a house hand, hand 0 with `house_share` and hand h > 0 with the rest in proportion to
+    h ** -hand_skew."""
     skew, house = difficulty.hand_skew, difficulty.house_share
-    if not skew and not house:
-        return torch.randint(per_class, (n,), generator=g)
+    weights = torch.zeros(per_class, dtype=torch.float64)
     if not house:
-        weights = torch.arange(1, per_class + 1, dtype=torch.float64) ** -skew
+        weights[:n_hands] = torch.arange(1, n_hands + 1, dtype=torch.float64) ** -skew
     else:  # with one hand, `others` is empty and the house hand writes everything
-        others = torch.arange(1, per_class, dtype=torch.float64) ** -skew
-        weights = torch.cat([torch.tensor([house], dtype=torch.float64),
-                             (1 - house) * others / others.sum()])
-    return torch.multinomial(weights, n, replacement=True, generator=g)
+        others = torch.arange(1, n_hands, dtype=torch.float64) ** -skew
+        weights[0] = house
+        weights[1:n_hands] = (1 - house) * others / others.sum()
+    return weights
+
+
+def _draw_hand(difficulty: Difficulty, labels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """A hand number in [0, difficulty.hands) for each sample of class `labels`
+    (_hand_weights, over the class's class_hands)."""
+    per_class = difficulty.hands
+    if difficulty.hands_by_size:
+        table = torch.stack([_hand_weights(int(n), per_class, difficulty)
+                             for n in class_hands(difficulty)])
+        return torch.multinomial(table[labels], 1, generator=g).squeeze(1)
+    if not difficulty.hand_skew and not difficulty.house_share:
+        return torch.randint(per_class, (len(labels),), generator=g)
+    return torch.multinomial(_hand_weights(per_class, per_class, difficulty), len(labels),
+                             replacement=True, generator=g)
 
 
 def _render(*args) -> torch.Tensor:
@@ -221,7 +242,7 @@ def synthesize(
             batch = labels[start : start + BATCH_SIZE]
             if per_class:
                 batch_hands = hands
-                index = batch * per_class + _draw_hand(per_class, difficulty, len(batch), g)
+                index = batch * per_class + _draw_hand(difficulty, batch, g)
             else:
                 batch_hands = draw_hands(templates, weights[batch], difficulty,
                                          distortion.elastic_grid, g)
