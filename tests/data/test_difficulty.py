@@ -284,8 +284,9 @@ def test_the_house_hand_is_nearer_its_template_by_house_strength(templates):
     assert torch.equal(house.images[others], plain.images[others])
 
 
-def test_hand_skew_changes_the_images_and_keeps_the_labels(templates):
+@pytest.mark.parametrize("change", [{"hand_skew": 1.5}, {"hands_by_size": 1.0}])
+def test_uneven_hands_change_the_images_and_keep_the_labels(templates, change):
     even_images, even_labels = draw(templates)
-    skewed_images, skewed_labels = draw(templates, dataclasses.replace(DIFFICULTY, hand_skew=1.5))
-    np.testing.assert_array_equal(even_labels, skewed_labels)
-    assert not np.array_equal(even_images, skewed_images)
+    uneven_images, uneven_labels = draw(templates, dataclasses.replace(DIFFICULTY, **change))
+    np.testing.assert_array_equal(even_labels, uneven_labels)
+    assert not np.array_equal(even_images, uneven_images)

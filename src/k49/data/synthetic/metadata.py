@@ -30,9 +30,7 @@ DEFAULT_SCALE = 0.1
 #: Bumped whenever the pipeline changes what a given seed produces. Version 2: calibrated to
 #: K49's difficulty (hands, variant forms, stroke-level variation, page effects). Version 3: the
 #: calibration finished (a house hand per class; more, stronger hands; more variant forms).
-#: Version 4: hands by class size (a rare class has fewer hands), gentler but more varied hands
-#: (stronger stroke-level variation), more variant forms.
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 3
 
 #: The metadata file beside the set's K49-format files.
 INFO_FILE = "synthetic.json"
