@@ -54,7 +54,7 @@ class Difficulty:
     hand_skew: float = 0.0
     #: How a class's number of hands follows its size: a class writes with
     #: round(hands * (n / n_largest) ** hands_by_size) of its hands (at least 1), n being its
-    #: share of K49. 0: every class has `hands`; 1: every hand writes about as many samples in
+    #: number of images in K49. 0: every class has `hands`; 1: every hand writes about as many samples in
     #: a rare class as in a common one (a rare character has fewer ways of being written).
     #: Not yet in the defaults (the candidate for generator version 4 sets 1.5).
     hands_by_size: float = 0.0
