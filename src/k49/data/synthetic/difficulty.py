@@ -54,8 +54,9 @@ class Difficulty:
     hand_skew: float = 0.0
     #: How a class's number of hands follows its size: a class writes with
     #: round(hands * (n / n_largest) ** hands_by_size) of its hands (at least 1), n being its
-    #: number of images in K49. 0: every class has `hands`; 1: every hand writes about as many samples in
-    #: a rare class as in a common one (a rare character has fewer ways of being written).
+    #: number of images in K49. 0: every class has `hands`; 1: every hand writes about as many
+    #: samples in a rare class as in a common one (a rare character has fewer ways of being
+    #: written).
     #: Not yet in the defaults (the candidate for generator version 4 sets 1.5).
     hands_by_size: float = 0.0
     #: Share of a class's samples written in its house style, by hand 0 (the way a character

@@ -8,6 +8,7 @@ Each sample is a template of its class (templates.py) through the batched distor
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -177,13 +178,20 @@ def _hand_weights(n_hands: int, per_class: int, difficulty: Difficulty) -> torch
     return weights
 
 
+@functools.lru_cache(maxsize=4)
+def _class_hand_weights(difficulty: Difficulty) -> torch.Tensor:
+    """(classes, hands) _hand_weights of every class over its class_hands, built once per
+    difficulty rather than per batch (read only)."""
+    return torch.stack([_hand_weights(int(n), difficulty.hands, difficulty)
+                        for n in class_hands(difficulty)])
+
+
 def _draw_hand(difficulty: Difficulty, labels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """A hand number in [0, difficulty.hands) for each sample of class `labels`
     (_hand_weights, over the class's class_hands)."""
     per_class = difficulty.hands
     if difficulty.hands_by_size:
-        table = torch.stack([_hand_weights(int(n), per_class, difficulty)
-                             for n in class_hands(difficulty)])
+        table = _class_hand_weights(difficulty)
         return torch.multinomial(table[labels], 1, generator=g).squeeze(1)
     if not difficulty.hand_skew and not difficulty.house_share:
         return torch.randint(per_class, (len(labels),), generator=g)
