@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from
 
 import numpy as np  # noqa: E402
 
+from k49.data.datasets import K49_CHARS, K49_TEST_COUNTS  # noqa: E402
 from k49.data.load import load_dataset  # noqa: E402
 from k49.data.synthetic import cache_key, generate  # noqa: E402
 from k49.data.synthetic.difficulty import DIFFICULTY, MECHANISMS, Difficulty  # noqa: E402
@@ -75,6 +76,23 @@ def make_set(root: Path, scale: float, seed: int, difficulty: Difficulty, quiet:
     return data_dir, load_dataset("synthetic", data_dir, offline=True, progress=False)
 
 
+def size_groups() -> dict[str, list[int]]:
+    """The classes by their size in K49: the 9 rarest, the next 9, and the 31 with K49's full
+    1,000 test images (the split the rare-class table of docs/synthetic.md uses)."""
+    counts = np.asarray(K49_TEST_COUNTS)
+    order = np.argsort(counts, kind="stable").tolist()
+    return {"9 rarest": order[:9], "next 9": order[9:18], "31 largest": order[18:]}
+
+
+def recall_by_size(per_class_recall: list[float]) -> dict[str, float]:
+    """Mean recall of each size group (size_groups), and of each of the 3 rarest classes."""
+    recall = np.asarray(per_class_recall, dtype=np.float64)
+    groups = size_groups()
+    result = {name: float(recall[classes].mean()) for name, classes in groups.items()}
+    result.update({K49_CHARS[c]: float(recall[c]) for c in groups["9 rarest"][:3]})
+    return result
+
+
 def train_models(models: list[str], data_dir: Path, ds, out: Path, quiet: bool) -> dict:
     """Train and evaluate each model (its registered recipe); return its scores and times."""
     scores = {}
@@ -87,6 +105,7 @@ def train_models(models: list[str], data_dir: Path, ds, out: Path, quiet: bool) 
             "accuracy": metrics["accuracy"],
             "balanced_accuracy": metrics["balanced_accuracy"],
             "intervals": {k: metrics["intervals"][k] for k in ("accuracy", "balanced_accuracy")},
+            "recall_by_size": recall_by_size(metrics["per_class"]["recall"]),
             "train_seconds": result.timings["train_seconds"],
             "epochs": len(result.history) or 1,
             "run_dir": str(run_dir),
@@ -168,6 +187,14 @@ def markdown(result: dict) -> str:
         lines.append(f"| {r['model']} | {r['metric'].replace('_', ' ')} | {pct(r['synthetic'])} "
                      f"| {pct(r['published'])} | {100 * r['gap']:+.1f} | {r['goal']}: "
                      f"{'met' if r['met'] else '**not met**'} |")
+    by_size = {m: s["recall_by_size"] for m, s in result["scores"].items()
+               if "recall_by_size" in s}
+    if by_size:
+        columns = list(next(iter(by_size.values())))
+        lines += ["", "| model | " + " | ".join(f"recall, {c} (%)" for c in columns) + " |",
+                  "| --- |" + " ---: |" * len(columns)]
+        lines += [f"| {m} | " + " | ".join(pct(v) for v in recall.values()) + " |"
+                  for m, recall in by_size.items()]
     ablation = result.get("ablation")
     if ablation:
         names = ablation["models"]

@@ -73,6 +73,7 @@ def _print_synth_report(report: dict) -> None:
     if isinstance(difficulty, dict):
         console.print(
             f"difficulty (generator version {report.get('generator_version')}): "
+            f"{'up to ' if difficulty.get('hands_by_size') else ''}"
             f"{difficulty.get('hands')} hands per class, "
             f"{difficulty.get('variant_share', 0):.0%} of them in variant forms, neighbouring "
             "characters, broken ink and bleed-through; calibrated against the published K49 "

@@ -5,16 +5,15 @@ nothing alike, cut from vertical lines of text on old paper. Each field below ad
 properties; 0 turns it off, and `benchmarks/bench_difficulty.py --ablation`
 measures what each adds. Flipping labels is never one of them.
 
-Hands: every class is written by `hands` writers (a rarer class by fewer, in proportion to its
-size, with `hands_by_size`). A hand is drawn once per set seed (shared by
-the train and test splits, as K49's books are): a template (a variant form, with
-`variant_share` of a class's hands on its hentaigana), its own slant, proportions and
-smooth warp (`hand_strength`), and its own way of placing, turning and weighting each stroke
-group (`stroke_*`). Hand 0 of a class is its house hand (`house_*`): the way the character
-was usually written, near its template, writing most of the class's samples; the other hands
-are the many unusual writers. Each sample of a hand then varies around it: the sample's own
-draw of the same affine map and warp (`sample_strength`). With hands off, every sample is its
-own hand.
+Hands: every class is written by `hands` writers (a rarer class by fewer, with
+`hands_by_size`). A hand is drawn once per set seed (shared by the train and test splits, as
+K49's books are): a template (a variant form, with `variant_share` of a class's hands on its
+hentaigana), its own slant, proportions and smooth warp (`hand_strength`), and its own way of
+placing, turning and weighting each stroke group (`stroke_*`). Hand 0 of a class is its house
+hand (`house_*`): the way the character was usually written, near its template, writing most
+of the class's samples; the other hands are the many unusual writers. Each sample of a hand
+then varies around it: the sample's own draw of the same affine map and warp
+(`sample_strength`). With hands off, every sample is its own hand.
 Page effects act per sample: a neighbouring character's end entering the crop,
 broken strokes and bleed-through from the other side of the page.
 """
@@ -35,35 +34,34 @@ AFFINE_DRAWS, PART_DRAWS = 6, 4
 
 @dataclass(frozen=True)
 class Difficulty:
-    """The mechanisms that make the set K49-hard (see the module doc). The defaults were
-    calibrated against the published real-K49 figures with benchmarks/bench_difficulty.py;
-    docs/synthetic.md says which models land within 3 points of theirs and which do not yet."""
+    """The mechanisms that make the set K49-hard (see the module doc). The defaults (generator
+    version 4) were calibrated against the published real-K49 figures with
+    benchmarks/bench_difficulty.py; docs/synthetic.md has the calibration and its limits."""
 
     #: Share of a class's hands writing one of its hentaigana (variant forms from other source
     #: kanji) rather than the modern glyph, for classes that have both.
-    variant_share: float = 0.6
+    variant_share: float = 0.8
     #: Writers per class; 0: no hands, every sample draws its own template and strokes.
-    hands: int = 128
+    hands: int = 32
     #: How far hands differ from each other, and one hand's samples from each other: the
     #: hand's and the sample's affine and warp draws, as multiples of Distortion's standard
     #: deviations (hands off: a sample draws only its own).
-    hand_strength: float = 3.0
-    sample_strength: float = 0.6
+    hand_strength: float = 1.0
+    sample_strength: float = 1.4
     #: How unevenly a class's samples fall to its hands, as books of very different lengths:
     #: hand h writes a share proportional to (h + 1) ** -hand_skew; 0: every hand alike.
     hand_skew: float = 0.0
     #: How a class's number of hands follows its size: a class writes with
     #: round(hands * (n / n_largest) ** hands_by_size) of its hands (at least 1), n being its
-    #: number of images in K49. 0: every class has `hands`; 1: every hand writes about as many
-    #: samples in a rare class as in a common one (a rare character has fewer ways of being
-    #: written).
-    #: Not yet in the defaults (the candidate for generator version 4 sets 1.5).
-    hands_by_size: float = 0.0
+    #: number of test images in K49 (1000 for the 31 largest classes). 0: every class has
+    #: `hands`; 1: every hand writes about as many samples in a rare class as in a common one
+    #: (a rare character has fewer ways of being written).
+    hands_by_size: float = 1.5
     #: Share of a class's samples written in its house style, by hand 0 (the way a character
     #: was usually written: most pages of most books), the rest falling to the other hands;
     #: 0: no house hand. `house_strength` is how far the house hand is from its template, as
     #: a share of an ordinary hand's distance (0: the template as the font draws it).
-    house_share: float = 0.7
+    house_share: float = 0.75
     house_strength: float = 0.0
     #: Each stroke group's own shift (standard deviation, in half-frame units), turn (degrees)
     #: and ink weight (log standard deviation: thinner or thicker), per hand.
@@ -103,6 +101,7 @@ class Difficulty:
 MECHANISMS: dict[str, dict[str, Any]] = {
     "variant forms": {"variant_share": 0.0},
     "many hands": {"hands": 0},
+    "hands by class size": {"hands_by_size": 0.0},
     "house style": {"house_share": 0.0},
     "stroke-level variation": {"stroke_shift": 0.0, "stroke_turn_deg": 0.0,
                                "stroke_weight": 0.0},
