@@ -44,6 +44,8 @@ def test_files_round_trip(tmp_path):
                for i in (1, 2)]
     run.write_history(history)
     assert run.read_history() == history
+    run.write_history(run.read_history())  # as a resumed run does
+    assert run.file(RunDir.HISTORY).read_text().splitlines()[2].startswith("2,")  # not "2.0"
     probs = np.full((4, 49), 1 / 49, dtype=np.float32)
     run.write_predictions(probs, np.arange(4))
     labels, read = run.read_predictions()

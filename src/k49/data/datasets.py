@@ -104,6 +104,8 @@ def _files(prefix: str, sizes_md5: dict[str, tuple[int | None, str | None]]) -> 
     return {role: DataFile(names[role], *sizes_md5.get(role, (None, None))) for role in ROLES}
 
 
+#: Every built-in dataset by name ("k49", "kmnist", "synthetic"): its files, md5s, sizes,
+#: classes and per-class counts, the one table that drives download, loading and the CLI.
 DATASETS: dict[str, DatasetSpec] = {
     "k49": DatasetSpec(
         name="k49",

@@ -32,6 +32,8 @@ def check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
 
 
 def check_labels(y_true: Any, n_classes: int | None = None, name: str = "y_true") -> np.ndarray:
+    """`y_true` as 1-D integer class indices (below `n_classes` when given), or an
+    InvalidInput naming `name`."""
     try:
         y = np.asarray(y_true)
     except (TypeError, ValueError) as e:
@@ -90,6 +92,7 @@ def _classes(p: np.ndarray) -> np.ndarray:
 
 
 def accuracy(y_true, probs) -> float:
+    """The share of images whose most probable class is the true one."""
     y, p = check_probs(y_true, probs)
     return float(skm.accuracy_score(y, p.argmax(1)))
 
@@ -103,6 +106,7 @@ def balanced_accuracy(y_true, probs) -> float:
 
 
 def top_k_accuracy(y_true, probs, k: int = 5) -> float:
+    """The share of images whose true class is among the `k` most probable."""
     y, p = check_probs(y_true, probs)
     k = check_int(k, "k", 1, p.shape[1])
     # scikit-learn's top_k_accuracy_score, whose binary case fails on one or two classes: ties
@@ -112,6 +116,7 @@ def top_k_accuracy(y_true, probs, k: int = 5) -> float:
 
 
 def log_loss(y_true, probs) -> float:
+    """The mean negative log-probability of the true class (cross-entropy)."""
     y, p = check_probs(y_true, probs)
     if p.shape[1] == 1:  # every probability is 1; scikit-learn refuses a single class
         return 0.0

@@ -40,6 +40,7 @@ CHUNK = 200
 
 
 def check_level(level: Any) -> float:
+    """A confidence level in (0, 1) as a float, or InvalidInput."""
     if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
         raise InvalidInput(f"level must be a number in (0, 1), e.g. 0.95, got {level!r}")
     return float(level)

@@ -168,5 +168,7 @@ def _bounds(info) -> dict[str, Any]:
 #: optional, with the same types, choices and bounds.
 Overrides = create_model(
     "Overrides", __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
+    __doc__="Training settings a suite may set for all its models or for one: TrainConfig's "
+            "fields, each optional, with the same types, choices and bounds.",
     **{name: _optional(name) for name in OVERRIDABLE},
 )

@@ -128,16 +128,20 @@ class RunDir:
     # -- state ------------------------------------------------------------------------------------
 
     def file(self, name: str) -> Path:
+        """The path of the run's file `name` (one of the class's file names)."""
         return self.path / name
 
     @property
     def exists(self) -> bool:
+        """Whether the run has a config.json (it was started)."""
         return self.file(self.CONFIG).exists()
 
     def is_complete(self) -> bool:
+        """Whether training finished: timings.json and the test predictions are there."""
         return self.file(self.TIMINGS).exists() and self.file(self.PREDICTIONS).exists()
 
     def create(self) -> RunDir:
+        """Create the folder (and its parents); a file in the way is a one-line K49Error."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -187,11 +191,13 @@ class RunDir:
                 f"{config.config_hash()}): use another --out or delete that directory")
 
     def write_config(self, record: Mapping[str, Any]) -> None:
+        """Write config.json: the resolved config and its provenance."""
         write_json(self.file(self.CONFIG), dict(record))
 
     # -- history ---------------------------------------------------------------------------------
 
     def read_history(self) -> list[dict[str, float]]:
+        """history.csv as one dict of floats per epoch ([] before the first epoch)."""
         path = self.file(self.HISTORY)
         if not path.exists():
             return []
@@ -204,20 +210,24 @@ class RunDir:
                            "checkpoint to retrain the run") from None
 
     def write_history(self, history: list[dict[str, float]]) -> None:
+        """Write history.csv, one row per epoch."""
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(history)
+        # Rows read back (to resume) hold floats; the epoch stays a whole number in the file.
+        writer.writerows({**row, "epoch": int(row["epoch"])} for row in history)
         write_text(self.file(self.HISTORY), buf.getvalue())
 
     # -- predictions, metrics, timings ------------------------------------------------------------
 
     @property
     def has_history(self) -> bool:
+        """Whether history.csv is there."""
         return self.file(self.HISTORY).exists()
 
     @property
     def has_predictions(self) -> bool:
+        """Whether test_predictions.npz is there."""
         return self.file(self.PREDICTIONS).exists()
 
     def read_predictions(self) -> tuple[np.ndarray, np.ndarray]:
@@ -241,14 +251,17 @@ class RunDir:
         return labels, probs
 
     def write_predictions(self, probs: np.ndarray, labels: np.ndarray) -> None:
+        """Write test_predictions.npz: probs (N, C) float32 and labels (N,)."""
         with atomic_path(self.file(self.PREDICTIONS)) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, probs=probs.astype(np.float32), labels=labels.astype(np.int64))
 
     @property
     def has_metrics(self) -> bool:
+        """Whether metrics.json is there."""
         return self.file(self.METRICS).exists()
 
     def read_metrics(self) -> dict[str, Any]:
+        """metrics.json: every score of `k49 evaluate`, with its intervals."""
         data = self._read_json(self.METRICS, "recompute it with `k49 evaluate`")
         if not isinstance(data, dict):
             raise K49Error(f"{self.file(self.METRICS)} is not a metrics file: recompute it "
@@ -256,6 +269,7 @@ class RunDir:
         return data
 
     def write_metrics(self, metrics: Mapping[str, Any]) -> None:
+        """Write metrics.json."""
         write_json(self.file(self.METRICS), dict(metrics))
 
     def read_timings(self) -> dict[str, Any]:
@@ -269,9 +283,11 @@ class RunDir:
         return data
 
     def write_timings(self, timings: Timings) -> None:
+        """Write timings.json, the run's last file: the run is then complete."""
         write_json(self.file(self.TIMINGS), timings.as_dict())
 
     def write_failure(self, message: str) -> None:
+        """Mark the run failed for good, with why (failed.json)."""
         write_json(self.file(self.FAILED), {"error": message})
 
     def read_failure(self) -> str | None:
@@ -284,9 +300,11 @@ class RunDir:
     # -- weights and checkpoints -----------------------------------------------------------------
 
     def save_weights(self, model: torch.nn.Module, metadata: dict[str, Any]) -> None:
+        """Write model.safetensors: the weights and `metadata`."""
         _save_weights(self.file(self.WEIGHTS), model, metadata)
 
     def load_weights(self, model: torch.nn.Module) -> dict[str, Any]:
+        """Load model.safetensors into `model`; returns its metadata."""
         return load_weights(self.file(self.WEIGHTS), model)
 
     def save_knn_indices(self, indices: np.ndarray, model: str) -> None:
@@ -296,6 +314,7 @@ class RunDir:
                           {"model": model, "kind": "knn-train-indices"})
 
     def load_knn_indices(self) -> np.ndarray:
+        """The indices of the training images a kNN run was fitted on."""
         tensors, _ = read_safetensors(self.file(self.WEIGHTS))
         if "train_indices" not in tensors:
             raise K49Error(f"{self.file(self.WEIGHTS)} holds no kNN training indices: "
@@ -304,15 +323,19 @@ class RunDir:
 
     @property
     def has_checkpoint(self) -> bool:
+        """Whether an unfinished run left a checkpoint to resume from."""
         return self.file(self.CHECKPOINT).exists()
 
     def save_checkpoint(self, model, optimizer, progress: TrainingProgress, ema=None) -> None:
+        """Write checkpoint.safetensors: weights, optimizer and RNG state, and `progress`."""
         save_checkpoint(self.file(self.CHECKPOINT), model, optimizer, progress, ema)
 
     def load_checkpoint(self, model, optimizer, ema=None) -> TrainingProgress:
+        """Restore the checkpoint into `model` and `optimizer`; returns where training stopped."""
         return load_checkpoint(self.file(self.CHECKPOINT), model, optimizer, ema)
 
     def remove_checkpoint(self) -> None:
+        """Delete the checkpoint (once the run is complete)."""
         self.file(self.CHECKPOINT).unlink(missing_ok=True)
 
     # -- helpers ---------------------------------------------------------------------------------

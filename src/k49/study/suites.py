@@ -24,6 +24,9 @@ else:  # pragma: no cover
 
 
 class SuiteModel(Overrides):
+    """One model of a suite: its registered name, its overrides, and optionally its own run
+    label and seeds."""
+
     name: str
     #: Directory name of the run, when one model appears twice (e.g. with and without mixup).
     label: str | None = Field(None, pattern=r"^[A-Za-z0-9_.+-]+$")
@@ -44,6 +47,9 @@ class SuiteModel(Overrides):
 
 
 class Suite(BaseModel):
+    """A suite: the models to train (each with its overrides and seeds), the study's seeds and
+    dataset, and the overrides every model shares; read from TOML by `load_suite`."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str
