@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.measure import Measurement
 from rich.table import Table
 
 from k49.cli.app import (
@@ -58,31 +59,36 @@ def run_cmd(
         suite, seeds=parse_seeds(seeds) if seeds else None, out=out, jobs=jobs,
         data_dir=resolve_data_dir(data_dir), quiet=quiet, storage=storage, study_name=study,
         artifacts=artifacts, **({"dataset": dataset} if dataset else {}), **training)
-    _print_study(result)
+    _print_study(result, quiet)
     if failed := result.failed:
         raise K49Error(f"{len(failed)} of {len(result.runs)} runs failed (first: "
                        f"{failed[0]['label']}: {failed[0]['error']})")
 
 
-def _print_report(result: dict) -> None:
+def _print_report(result: dict, quiet: bool = False) -> None:
+    """The report's path, then (unless `quiet`) its findings."""
     study = result["study"]
     tag = " (synthetic data, not K49)" if study.synthetic else ""
     console.print(f"report{tag}: {result['html']}  ({result['seconds']['total']:.1f} s)",
                   highlight=False)
-    for line in result["findings"]:
+    for line in [] if quiet else result["findings"]:
         console.print(f"  - {line}", highlight=False)
 
 
-def _print_study(result) -> None:
+def _print_study(result, quiet: bool = False) -> None:
     table = Table(title="runs")
-    for col in ("model", "seed", "status", "seconds", "directory"):
+    for col in ("model", "seed", "status", "seconds"):
         table.add_column(col)
+    table.add_column("directory", overflow="fold")  # a path is shown whole, never cut short
     for r in result.runs:
         table.add_row(r["label"], str(r["seed"]), r["status"], f"{r['seconds']:.0f}",
                       r["run_dir"])
-    console.print(table)
+    # In a log, the table is as wide as its content: no path is folded or cut.
+    width = None if console.is_terminal else Measurement.get(
+        console, console.options.update_width(100_000), table).maximum
+    console.print(table, width=width)
     if result.report:
-        _print_report(result.report)
+        _print_report(result.report, quiet)
 
 
 @app.command("sweep")
@@ -122,7 +128,7 @@ def sweep_cmd(
             f"{k} {v:.2f}" for k, v in ranking) + f"; {ranking[0][0]} mattered most "
             f"({summary.dataset})", highlight=False, markup=False)
     if result is not None:
-        _print_study(result)
+        _print_study(result, quiet)
 
 
 @app.command("worker")
@@ -200,9 +206,10 @@ def demo_cmd(
     from k49.study.api import demo
 
     result = demo(out, data_dir=resolve_data_dir(data_dir), jobs=jobs, quiet=quiet)
-    console.print(f"{len(result.dataset_figures)} dataset figure files in "
-                  f"{out / 'dataset-figures'}")
-    _print_study(result)
+    if not quiet:
+        console.print(f"{len(result.dataset_figures)} dataset figure files in "
+                      f"{out / 'dataset-figures'}")
+    _print_study(result, quiet)
     console.print(f"open {result.report['html']}", highlight=False)
 
 

@@ -14,6 +14,7 @@ import socket
 import time
 import warnings
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,12 +123,16 @@ class Worker:
     """Takes trials from a study until none is left, training each into its run directory.
 
     With an artifact store, each epoch's checkpoint (and history) is uploaded too, so a retry
-    on a machine that does not share the output folder resumes from it.
+    on a machine that does not share the output folder resumes from it. Given `events`, each
+    run's progress goes there, tagged with its label and seed (see `k49.study.display`);
+    otherwise each run draws its own bars unless `quiet`.
     """
 
     def __init__(self, study: optuna.Study, *, out: Path | None = None, threads: int | None = None,
-                 quiet: bool = False, artifacts: str | None = None):
+                 quiet: bool = False, artifacts: str | None = None,
+                 events: Callable[[dict[str, Any]], None] | None = None):
         self.study = study
+        self.events = events
         self.store = artifact_store(artifacts or study.user_attrs.get("artifacts"))
         self.out = out or Path(study.user_attrs["out"])
         self.threads = threads
@@ -148,26 +153,33 @@ class Worker:
             config = config.model_copy(update={"threads": self.threads})
         run = RunDir.in_study_root(self.out, label, seed)
         t0 = time.perf_counter()
+        send = None
+        if self.events is not None:
+            send = lambda event: self.events({**event, "label": label, "seed": seed})  # noqa: E731
+            send({"event": "start"})
         on_epoch = None
         if self.store is not None:
             self._restore(trial, run)
             on_epoch = lambda row: self._keep(trial, run)  # noqa: E731
         try:
-            result = train(config, run, quiet=self.quiet, on_epoch=on_epoch)
+            result = train(config, run, quiet=self.quiet, on_epoch=on_epoch, events=send)
         except (K49Error, OSError) as e:
             message = str(e) if isinstance(e, K49Error) else (
                 f"cannot write {e.filename or run.path}: {e.strerror or e}")
             trial.set_user_attr("error", message)
             self.failures_in_a_row += 1
+            if send is not None:
+                send({"event": "end", "status": "failed", "error": message})
             raise K49Error(message) from None
         self.failures_in_a_row = 0
+        seconds = time.perf_counter() - t0
         trial.set_user_attr("skipped", result.skipped)
-        trial.set_user_attr("seconds", time.perf_counter() - t0)
+        trial.set_user_attr("seconds", seconds)
         scores = [h["val_balanced_accuracy"] for h in result.history]
         value = scores[-1] if scores and scores[-1] == scores[-1] else 0.0  # NaN: no val split
-        if not self.quiet:
-            print(f"{label} seed {seed}: {'skipped' if result.skipped else 'done'} "
-                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        if send is not None:
+            send({"event": "end", "status": "skipped" if result.skipped else "done",
+                  "seconds": seconds, "score": scores[-1] if scores else None})
         return value
 
     def _keep(self, trial: optuna.Trial, run: RunDir) -> None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from k49.errors import K49Error
 from k49.io import default_threads
+from k49.study.display import StudyDisplay
 from k49.study.queue import (
     DEFAULT_STUDY,
     Worker,
@@ -29,24 +31,51 @@ from k49.study.suites import RunSpec
 
 
 def work(storage: str | None = None, study: str = DEFAULT_STUDY, *, out: Path | None = None,
-         jobs: int = 1, quiet: bool = False, artifacts: str | None = None) -> int:
+         jobs: int = 1, quiet: bool = False, artifacts: str | None = None,
+         total: int | None = None) -> int:
     """Join study `study` and train its runs, `jobs` at a time, until none is left; returns
-    how many trials were taken. Without `storage`, the study is the one embedded in `out`."""
+    how many trials were taken. Without `storage`, the study is the one embedded in `out`.
+    Progress shows in one `StudyDisplay` (`total`: the runs expected, when known)."""
     if jobs < 1:
         raise K49Error(f"--jobs must be at least 1, got {jobs}")
     url = storage_url(storage, out)
     threads = max(1, default_threads() // jobs)
-    args = (url, study, out, threads, quiet, artifacts)
-    if jobs == 1:
-        return _work(*args)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=worker_context()) as pool:
-        return sum(f.result() for f in [pool.submit(_work, *args) for _ in range(jobs)])
+    args = (url, study, out, threads, artifacts)
+    with StudyDisplay(total, quiet=quiet) as display:
+        if jobs == 1:
+            return _work(*args, events=display.handle)
+        context = worker_context()
+        events = context.Queue()
+        pump = threading.Thread(target=_show_events, args=(events, display), daemon=True)
+        pump.start()
+        try:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                                     initializer=_send_events_to, initargs=(events,)) as pool:
+                return sum(f.result() for f in [pool.submit(_work, *args) for _ in range(jobs)])
+        finally:
+            events.put(None)
+            pump.join()
 
 
-def _work(url: str, name: str, out: Path | None, threads: int, quiet: bool,
-          artifacts: str | None) -> int:
-    return Worker(open_study(url, name), out=out, threads=threads, quiet=quiet,
-                  artifacts=artifacts).run()
+#: In a worker process: the queue its events go to (set when the process starts).
+_events_queue = None
+
+
+def _send_events_to(queue) -> None:
+    global _events_queue
+    _events_queue = queue
+
+
+def _show_events(queue, display: StudyDisplay) -> None:
+    """In the command's process: show each worker's events until None arrives."""
+    while (event := queue.get()) is not None:
+        display.handle(event)
+
+
+def _work(url: str, name: str, out: Path | None, threads: int, artifacts: str | None,
+          events=None) -> int:
+    return Worker(open_study(url, name), out=out, threads=threads, artifacts=artifacts,
+                  events=events or _events_queue.put).run()
 
 
 def run_suite(specs: list[RunSpec], *, out: str | os.PathLike, jobs: int = 1,
@@ -61,7 +90,8 @@ def run_suite(specs: list[RunSpec], *, out: str | os.PathLike, jobs: int = 1,
     handle = open_study(url, study, out, create=True, artifacts=artifacts)
     done_before = complete_trials(handle)
     enqueue(handle, specs)
-    work(url, study, out=out, jobs=jobs, quiet=quiet, artifacts=artifacts)
+    pending = sum(not spec.run.is_complete() for spec in specs)
+    work(url, study, out=out, jobs=jobs, quiet=quiet, artifacts=artifacts, total=pending)
     return results(handle, specs, done_before)
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.progress import MofNCompleteColumn, TextColumn
 
@@ -19,16 +21,20 @@ REFRESH = 0.25
 
 class TrainingMonitor:
     """A bar per epoch (steps, images/s, running loss) and a line per finished epoch; with
-    `quiet`, nothing. Used as a context manager, it also catches Ctrl-C (in the main thread)
-    and sets `stop_requested` instead of interrupting a step."""
+    `quiet`, nothing. Given `events`, it draws nothing and sends them instead, as dicts
+    ("epoch_start", "step" a few times a second, "epoch" with the history row), for a display
+    that shows many runs at once. Used as a context manager, it also catches Ctrl-C (in the
+    main thread) and sets `stop_requested` instead of interrupting a step."""
 
-    def __init__(self, model: str, epochs: int, steps_per_epoch: int, quiet: bool):
-        self.model, self.epochs, self.steps_per_epoch, self.quiet = model, epochs, \
-            steps_per_epoch, quiet
+    def __init__(self, model: str, epochs: int, steps_per_epoch: int, quiet: bool,
+                 events: Callable[[dict[str, Any]], None] | None = None):
+        self.model, self.epochs, self.steps_per_epoch = model, epochs, steps_per_epoch
+        self.events = events
+        self.quiet = quiet or events is not None
         self.stop_requested = False
         self._bar = progress_bar(
             MofNCompleteColumn(), TextColumn("{task.fields[ips]:>7.0f} img/s"),
-            TextColumn("loss {task.fields[loss]:.3f}"), quiet=quiet)
+            TextColumn("loss {task.fields[loss]:.3f}"), quiet=self.quiet)
         self._task = None
         self._previous_handler = None
 
@@ -52,25 +58,35 @@ class TrainingMonitor:
                                         ips=0.0, loss=0.0)
         self._t0 = self._last = time.perf_counter()
         self._seen0 = tally.seen
+        self._epoch = epoch + 1
+        self._send("epoch_start", steps_done=start_step)
 
     def on_step(self, steps_done: int, tally: Tally) -> bool:
         """Refresh the bar a few times a second; True once Ctrl-C asked the run to stop."""
-        if not self.quiet and ((now := time.perf_counter()) - self._last > REFRESH
-                               or steps_done == self.steps_per_epoch):
+        if (not self.quiet or self.events) and (
+                (now := time.perf_counter()) - self._last > REFRESH
+                or steps_done == self.steps_per_epoch):
             self._last = now
-            self._bar.update(self._task, completed=steps_done,
-                             ips=(tally.seen - self._seen0) / max(now - self._t0, 1e-9),
+            ips = (tally.seen - self._seen0) / max(now - self._t0, 1e-9)
+            self._bar.update(self._task, completed=steps_done, ips=ips,
                              loss=tally.loss_sum / tally.seen)
+            self._send("step", steps_done=steps_done, images_per_s=ips)
         return self.stop_requested
 
     def end_epoch(self, epoch: int, row: dict[str, float]) -> None:
         self._bar.remove_task(self._task)
+        self._send("epoch", row=row)
         if not self.quiet:
             self._bar.console.print(
                 f"{self.model} epoch {epoch + 1}/{self.epochs}: loss {row['train_loss']:.4f}  "
                 f"val loss {row['val_loss']:.4f}  val acc {row['val_accuracy']:.4f}  "
                 f"val bal acc {row['val_balanced_accuracy']:.4f}  "
                 f"({row['images_per_s']:.0f} img/s)", highlight=False, markup=False)
+
+    def _send(self, event: str, **fields: Any) -> None:
+        if self.events is not None:
+            self.events({"event": event, "epoch": self._epoch, "epochs": self.epochs,
+                         "steps": self.steps_per_epoch, **fields})
 
     def interrupted(self, epoch: int, steps_done: int, run_path: Path) -> None:
         self._bar.stop()

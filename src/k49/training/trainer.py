@@ -42,6 +42,9 @@ from k49.training.tally import Tally, evaluate_split
 
 @dataclass
 class RunResult:
+    """What `train` did: the run's folder, its resolved config, its per-epoch history and
+    timings; `skipped` when the run was complete already."""
+
     run_dir: Path
     config: TrainConfig
     history: list[dict[str, float]]
@@ -58,6 +61,7 @@ def train(
     max_steps: int | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     test: bool = True,
+    events: Callable[[dict], None] | None = None,
 ) -> RunResult:
     """Train `config` into `run_dir`; resume if a checkpoint is there, skip if it is complete.
 
@@ -65,7 +69,8 @@ def train(
     is then finished as usual. `on_epoch(row)` is called with each epoch's history row once it
     is saved (a sweep reports it to its pruner, which may stop the run by raising). With
     `test=False` the test set is never touched: no test predictions, so the run is not
-    "complete" for a report (sweeps).
+    "complete" for a report (sweeps). Given `events`, the run draws nothing itself and sends
+    its progress there instead (see `TrainingMonitor`), for a display of many runs.
     """
     config = config.resolved()
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
@@ -73,6 +78,7 @@ def train(
     if run.is_complete():
         return RunResult(run.path, config, run.read_history(), run.read_timings(), skipped=True)
     t_start = time.perf_counter()
+    quiet = quiet or events is not None
     ds = dataset or load_dataset(config.dataset, config.data_dir, progress=not quiet,
                                  verify=config.verify)
     if ds.name != config.dataset:
@@ -89,7 +95,7 @@ def train(
         run.create().write_config(provenance(config, ds, extra=split.record))
         remove_stale_parts(run.path)  # left by a run killed midway
         return _train_torch(config, run, ds, split, training, quiet=quiet, t_start=t_start,
-                            max_steps=max_steps, on_epoch=on_epoch, test=test)
+                            max_steps=max_steps, on_epoch=on_epoch, test=test, events=events)
 
 
 _warned: set[str] = set()
@@ -104,7 +110,7 @@ def _warn_once(warning: str | None) -> None:
 
 def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, t: Training, *,
                  quiet: bool, t_start: float, max_steps: int | None, on_epoch,
-                 test: bool) -> RunResult:
+                 test: bool, events) -> RunResult:
     # One contiguous uint8 copy of each split; batches are slices of a permutation of it. The
     # training set fits on any GPU (all of K49's is 182 MB): there it is sliced in place.
     x_train = torch.from_numpy(ds.train_images[split.train]).to(t.device)
@@ -121,7 +127,8 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, t:
     t.schedule = build_schedule(t.optimizer, config, config.epochs * steps_per_epoch,
                                 done.epoch * steps_per_epoch + done.step)
 
-    with TrainingMonitor(config.model, config.epochs, steps_per_epoch, quiet) as monitor:
+    with TrainingMonitor(config.model, config.epochs, steps_per_epoch, quiet,
+                         events) as monitor:
         for epoch in range(done.epoch, config.epochs):
             if steps_left <= 0:
                 break
