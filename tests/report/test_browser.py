@@ -171,3 +171,31 @@ def test_page_and_figures_follow_the_colour_scheme(open_report, scheme):
     page.emulate_media(color_scheme=other)
     assert hidden.first.is_visible() and not shown.first.is_visible()
     report.assert_clean()
+
+
+def test_the_model_column_stays_in_view_while_the_table_scrolls(open_report):
+    page = open_report("light").page
+    page.set_viewport_size({"width": 520, "height": 900})  # narrower than the table
+    geometry = """() => {
+        const wrap = document.querySelector('#results .table-wrap');
+        const cell = document.querySelector('#results-table tbody tr td');
+        const third = document.querySelector('#results-table tbody tr td:nth-child(3)');
+        return {wrap: wrap.getBoundingClientRect().left,
+                cell: cell.getBoundingClientRect().left,
+                third: third.getBoundingClientRect().left,
+                scroll: wrap.scrollWidth - wrap.clientWidth};
+    }"""
+    before = page.evaluate(geometry)
+    assert before["scroll"] > 100, "the table must be wider than the window for this test"
+    page.eval_on_selector("#results .table-wrap", "w => { w.scrollLeft = 200; }")
+    after = page.evaluate(geometry)
+    assert after["third"] < before["third"] - 150  # the other columns moved
+    assert abs(after["cell"] - after["wrap"]) < 2  # the model column did not
+
+
+def test_class_characters_use_the_embedded_font(open_report):
+    page = open_report("light").page
+    loaded = page.evaluate(
+        "() => document.fonts.load('16px \"k49 classes\"', 'あゑ').then(fs => fs.length)")
+    assert loaded == 1
+    assert page.evaluate("() => document.fonts.check('16px \"k49 classes\"', 'あゑ')")

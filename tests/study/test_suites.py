@@ -73,7 +73,7 @@ name = "CNN_1_sgd"
 
 
 def test_the_demo_runs_three_seeds_of_the_six_mlps_and_adds_the_time_comparisons():
-    specs = plan(demo_suite(), [0], Path("out"), **DEMO_PROTOCOL)
+    specs = plan(demo_suite(), [0], Path("out"))
     seeds = {}
     for s in specs:
         seeds.setdefault(s.label, []).append(s.config.seed)
@@ -83,10 +83,14 @@ def test_the_demo_runs_three_seeds_of_the_six_mlps_and_adds_the_time_comparisons
     assert sorted(lb for lb, v in seeds.items() if v == [0, 1, 2]) == sorted(
         lb for lb in seeds if lb.startswith("NN_"))
     assert all(v == [0] for lb, v in seeds.items() if not lb.startswith("NN_"))
-    # The recipe keeps its own batch and schedule; the demo's protocol sets the epochs.
-    fast = next(s.config.resolved() for s in specs if s.label == "resnet_fast")
-    assert (fast.epochs, fast.batch_size, fast.schedule) == (DEMO_PROTOCOL["epochs"], 256,
-                                                             "onecycle")
+    # The recipe keeps its own epochs, batch and schedule, on the demo's subset; every other
+    # model trains on the demo's protocol.
+    configs = {s.label: s.config.resolved() for s in specs}
+    fast = configs.pop("resnet_fast")
+    assert (fast.epochs, fast.batch_size, fast.schedule) == (5, 256, "onecycle")
+    assert fast.limit_train == DEMO_PROTOCOL["limit_train"]
+    assert {(c.epochs, c.limit_train) for c in configs.values()} == {
+        (DEMO_PROTOCOL["epochs"], DEMO_PROTOCOL["limit_train"])}
 
 
 def test_bad_key_names_key_and_line(tmp_path):

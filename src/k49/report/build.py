@@ -16,7 +16,7 @@ from k49.io import remove_stale_parts
 from k49.report.collect import CollectedRuns, load_study
 from k49.report.comparisons import compare_all, statistics_note, write_comparisons
 from k49.report.figures import figure_captions, report_figures
-from k49.report.findings import findings
+from k49.report.findings import answers, findings
 from k49.report.render import render_report, write_summary
 from k49.report.sweep import sweep_figures, sweep_findings, sweep_section
 from k49.report.sweep_data import SweepSummary
@@ -105,7 +105,8 @@ def build_report(root: str | os.PathLike, *, recompute: bool = False,
     notes = {**_notes(study, seconds, compared), **(extra_notes or {})}
     section = None if sweep is None else sweep_section(sweep, swept, tested=study.labels())
     html, md = render_report(study, figures, figure_captions(study), lines, notes, out,
-                             sweep=section, time_to_accuracy=times)
+                             sweep=section, time_to_accuracy=times,
+                             answers=answers(study, compared))
     seconds["total"] = time.perf_counter() - t0
     return {"html": html, "markdown": md, "summary_csv": csv_path, "summary_json": json_path,
             "time_to_accuracy_csv": times_path, "comparisons": comparisons_path,

@@ -18,7 +18,7 @@ import numpy as np
 from k49.formats import format_p, format_percent, format_seconds, points, signed
 from k49.report import aggregate
 from k49.report.collect import CollectedRuns
-from k49.report.comparisons import ALPHA, NOUNS, WELCH, compare_all
+from k49.report.comparisons import ALPHA, NOUNS, WELCH, compare_all, excludes_zero
 from k49.report.time_table import time_to_accuracy_rows
 
 METRIC = aggregate.RANKING_METRIC
@@ -122,14 +122,50 @@ def comparison_sentence(study: CollectedRuns, c: dict[str, Any]) -> str:
         d, lo_t, hi_t = points(c["difference"], lo, hi)
         over = "" if welch else _on_seed(study, c)
         top = a if c["difference"] >= 0 else b
-        excludes_zero = math.isfinite(lo) and math.isfinite(hi) and (lo > 0 or hi < 0)
+        clear = excludes_zero((lo, hi))
         # An interval clear of 0 with a test that does not reject (after Holm) is no win either.
-        what = "no significant difference" if excludes_zero else "no detectable difference"
-        but = ", but" if excludes_zero else ";"
+        what = "no significant difference" if clear else "no detectable difference"
+        but = ", but" if clear else ";"
         body = (f"{what} in balanced accuracy between {a} and {b}{over}, "
                 f"{_level(study, a)} against {_level(study, b)} ({a} − {b}: {d} points, "
                 f"95% CI {lo_t} to {hi_t}{but} {test}{_per_seed(c, top)}).")
     return f"{title}: {body}{_budget(study, c)}"
+
+
+#: The question each kind of comparison answers, for the report's table of answers.
+QUESTIONS = {"architecture": "Does the best CNN beat the best NN?",
+             "optimizer": "Adam or SGD?", "batchnorm": "Does BatchNorm help?",
+             "depth": "Does a second layer help?"}
+
+
+def answers(study: CollectedRuns, result: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """The comparisons as short answers, one row each, for the table the report opens with:
+    the question, the two models (a − b), the answer (the winner; "no significant difference"
+    when only the interval excludes 0; else "no detectable difference"), the difference in
+    points with its 95% CI, the Holm-adjusted p, and which model was still improving when
+    training stopped ("both", one name, or "no")."""
+    result = result if result is not None else compare_all(study)
+    rows = []
+    for c in result["comparisons"]:
+        lo, hi = c["ci"]
+        d, lo_t, hi_t = points(c["difference"], lo, hi)
+        if c["test"] is None:
+            answer = "no paired test"
+        elif c["significant"]:
+            answer = f"{c['winner']} is better"
+        elif excludes_zero(c["ci"]):  # the interval alone is no win (see comparison_sentence)
+            answer = "no significant difference"
+        else:
+            answer = "no detectable difference"
+        improving = [label for label in (c["a"], c["b"]) if c["still_improving"][label]]
+        rows.append({"question": QUESTIONS[c["kind"]],
+                     "compared": f"{c['a']} − {c['b']}", "answer": answer,
+                     "difference": f"{d} ({lo_t} to {hi_t})",
+                     "p_adjusted": format_p(c["p_adjusted"]).removeprefix("p ").removeprefix(
+                         "= "),
+                     "still_improving": "both" if len(improving) == 2 else
+                     (improving[0] if improving else "no")})
+    return rows
 
 
 def holm_note(result: dict[str, Any]) -> str | None:
@@ -216,7 +252,7 @@ def time_findings(study: CollectedRuns) -> list[str]:
     best = next(r for r in rows if r["model"] == r["target_model"])
     target, name = f"{100 * best['target']:.1f}%", best["model"]
     what = f"95% of {name}'s final validation balanced accuracy ({target})"
-    tail = " (validation split; evaluation time excluded)."
+    tail = " (validation split; evaluation time excluded)." + _subset_caveat(study)
     reached = [r for r in rows if r["seconds_to_95"] is not None]
     if not reached:
         return [f"Time to accuracy: no model reached {what} on every seed{tail}"]
@@ -229,6 +265,17 @@ def time_findings(study: CollectedRuns) -> list[str]:
                 f"{to_end} of training{tail}"]
     return [f"Time to accuracy: {fast['model']} reached {what} in {to_95} of training, "
             f"against {to_end} for {name} to finish{tail}"]
+
+
+def _subset_caveat(study: CollectedRuns) -> str:
+    """" All runs trained on a subset: ..." when they did (the demo), else ""."""
+    limits = {r.config.get("config", {}).get("limit_train") for r in study.ok_runs}
+    if None in limits or not limits:
+        return ""
+    size = f"{max(limits):,}-image" if len(limits) == 1 else "reduced"
+    return (f" The runs trained on a {size} subset of the training set, so each epoch is a few "
+            "optimizer steps: a recipe made for the full set (such as resnet_fast) has far "
+            "fewer steps here than it was tuned for, and the order can change on the full set.")
 
 
 def missing_findings(study: CollectedRuns) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import io
 import json
 import math
@@ -23,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from fontTools import subset
+from fontTools.ttLib import TTFont
 from markupsafe import Markup, escape
 
+from k49.data.synthetic.fonts import fontja_font
 from k49.errors import K49Error
 from k49.formats import DASH, finite_or_none
 from k49.io import write_text
@@ -225,6 +229,29 @@ def _failed(study: CollectedRuns) -> list[dict[str, str]]:
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def class_font(chars: str) -> str:
+    """The Japanese font k49 ships (matplotlib-fontja's IPAexGothic), cut down to `chars`, as a
+    WOFF data: URI for index.html's @font-face: the class labels then look the same on every
+    machine instead of in whatever Japanese font the browser finds first (embedding a subset in
+    a document is what the IPA Font License permits)."""
+    font = TTFont(fontja_font())
+    options = subset.Options()
+    options.flavor = "woff"  # zlib-compressed; WOFF2 would need brotli
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text=chars)
+    subsetter.subset(font)
+    buf = io.BytesIO()
+    font.flavor = "woff"
+    font.save(buf)
+    return "data:font/woff;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def unicode_range(chars: str) -> str:
+    """CSS unicode-range of `chars`: "U+3042, U+3044, ..."."""
+    return ", ".join(f"U+{ord(c):04X}" for c in sorted(set(chars)))
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("k49.report", "templates"),
@@ -257,6 +284,7 @@ def render_report(
     embed: str = "png",
     sweep: Mapping[str, Any] | None = None,
     time_to_accuracy: Sequence[Mapping[str, Any]] | None = None,
+    answers: Sequence[Mapping[str, str]] = (),
 ) -> tuple[Path, Path]:
     """Write OUT_DIR/index.html (self-contained) and OUT_DIR/README.md; return their paths.
 
@@ -269,6 +297,8 @@ def render_report(
     `embed` is how index.html embeds the figures: "png" or "svg" (see EMBED_MODES). `sweep`, from
     `k49.report.sweep.sweep_section`, adds a "Sweep" section; its figures are embedded likewise.
     `time_to_accuracy` is `time_table.time_to_accuracy_rows(study)` (computed when not given).
+    `answers` (from `k49.report.findings.answers`) is the table of comparisons the report opens
+    with; the findings' prose follows it, folded.
     """
     if embed not in EMBED_MODES:
         raise K49Error(f"unknown embed mode {embed!r}: use one of {', '.join(EMBED_MODES)}")
@@ -285,6 +315,9 @@ def render_report(
                                  else time_to_accuracy),
         "figures": _figures(figures, captions, out_dir, embed),
         "findings": [str(f) for f in findings],
+        "answers": list(answers),
+        "class_font": class_font("".join(study.spec.chars)),
+        "class_range": unicode_range("".join(study.spec.chars)),
         "notes": _notes(study, notes),
         "failed": _failed(study),
         "n_runs": len(study.runs),
