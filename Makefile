@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-difficulty lint clean
+.PHONY: demo test test-fast docs bench bench-difficulty lint clean
 
 $(STAMP): pyproject.toml scripts/install-torch.sh scripts/install-fonts.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto -m "not slow"
 
+# The documentation site, in docs/_build/html (open index.html); warnings are errors.
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
 bench: $(STAMP)
 	mkdir -p benchmarks/results
 	$(BIN)/python benchmarks/bench_synthetic.py --json > benchmarks/results/synthetic.json
@@ -37,8 +42,8 @@ bench-difficulty: $(STAMP)
 	$(BIN)/python benchmarks/bench_difficulty.py --knn-compare --ablation
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs/conf.py docs/_ext
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) demo build src/*.egg-info
+	rm -rf $(VENV) demo build docs/_build src/*.egg-info

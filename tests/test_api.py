@@ -60,7 +60,7 @@ def test_readme_api_names_are_what_the_readme_calls_them_after_any_import():
     subpackage once anything imported it: run in a fresh process that imports every stage
     first, then check each README name is the function or class the README calls."""
     names = _readme_api_names()
-    assert {"train", "TrainConfig", "run_study"} <= names
+    assert {"train", "TrainConfig", "paired_difference", "write_report"} <= names
     code = (
         "import importlib, inspect, pkgutil, k49\n"
         "for m in pkgutil.walk_packages(k49.__path__, 'k49.'):\n"
