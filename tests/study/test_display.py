@@ -74,7 +74,9 @@ def test_on_a_terminal_the_study_bar_and_a_row_per_running_run_then_a_line_when_
         display._progress.refresh()
         running = screen.getvalue()
         display.handle({**tag, "event": "end", "status": "done", "seconds": 3.0, "score": 0.8})
+        display._progress.refresh()
     assert "study (2 runs)" in running
+    assert re.search(r"study \(2 runs\) .*1 of 2 runs done", screen.getvalue())
     assert re.search(r"CNN_1_adam seed 0 .*epoch 2/2  1,234 img/s  val bal acc 0\.7154", running)
     assert "CNN_1_adam seed 0: done in 3 s, val bal acc 0.8000 (1 of 2 runs)" in screen.getvalue()
     assert "epoch 1/2: loss" not in screen.getvalue()  # epoch lines are the row's, not the log's
@@ -151,3 +153,20 @@ def test_two_jobs_on_a_terminal_show_one_live_display(tmp_path, synth_dir):
         assert re.search(rf"{label} seed 0: done in \d+ s, val bal acc 0\.\d{{4}}", out)
         assert f"{label} seed 0: epoch" not in out  # epochs update the row, not the log
     assert "runs" in out and "report" in out
+
+
+@pytest.mark.slow
+def test_quiet_run_prints_only_the_table_and_the_reports_path(tmp_path, synth_dir):
+    from cli_runner import k49
+
+    suite = tmp_path / "one.toml"
+    suite.write_text('name = "one"\n[defaults]\nepochs = 1\nlimit_train = 300\n'
+                     '[[models]]\nname = "NN_1_adam"\n')
+    result = k49("run", "--suite", suite, "--out", tmp_path / "out", "--data-dir", synth_dir,
+                 "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "NN_1_adam" in result.stdout and "runs" in result.stdout  # the table
+    assert re.search(r"^report \(synthetic data, not K49\): ", result.stdout, re.MULTILINE)
+    assert "started" not in result.stdout and "epoch" not in result.stdout
+    assert not re.search(r"^  - ", result.stdout, re.MULTILINE)  # no findings
+    assert result.stderr == ""

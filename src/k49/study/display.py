@@ -90,11 +90,12 @@ class StudyDisplay:
         kind = event["event"]
         if kind == "end":
             self.finished += 1
-            self._progress.update(self._study, completed=self.finished,
-                                  detail=f"{self.finished} done")
+            count = f"{self.finished} of {self.total} runs" if self.total else \
+                f"{self.finished} runs"
+            self._progress.update(self._study, completed=self.finished, detail=f"{count} done")
             if key in self._rows:
                 self._progress.remove_task(self._rows.pop(key))
-            count = f" ({self.finished} of {self.total} runs)" if self.total else ""
+            count = f" ({count})" if self.total else ""
             self._say(f"{name}: {finished_line(event)}{count}")
         elif kind == "start":
             self._say(f"{name}: started", live=False)
