@@ -20,6 +20,8 @@ from k49.io import atomic_path
 from k49.runs.records import TrainingProgress
 
 _MODEL, _OPTIM, _RNG, _EMA = "model.", "optim.", "rng.torch", "ema."
+#: The CUDA generator's state (dropout on the device), kept when the model trains on CUDA.
+_CUDA_RNG = "rng.cuda"
 
 
 def _state_to_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -128,6 +130,9 @@ def save_checkpoint(
         tensors.update({f"{_EMA}{k}": v for k, v in ema.state_dict().items()})
     tensors.update(optim_tensors)
     tensors[_RNG] = torch.get_rng_state()
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        tensors[_CUDA_RNG] = torch.cuda.get_rng_state(device)
     meta = {"optimizer": json.dumps(optim_rest), "progress": json.dumps(progress.as_dict())}
     write_safetensors(path, tensors, meta)
 
@@ -136,8 +141,8 @@ def load_checkpoint(
     path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     ema: torch.nn.Module | None = None,
 ) -> TrainingProgress:
-    """Restore a checkpoint into `model`, `optimizer` (and `ema`), and the torch RNG; returns
-    progress."""
+    """Restore a checkpoint into `model`, `optimizer` (and `ema`), and the torch RNG (the
+    CUDA generator's too, on CUDA); returns progress."""
     tensors, meta = read_safetensors(path)
     try:
         model.load_state_dict(
@@ -155,6 +160,8 @@ def load_checkpoint(
         optimizer.load_state_dict(_join_optimizer_state(optim_tensors, meta["optimizer"]))
         _match_layouts(optimizer)
         torch.set_rng_state(tensors[_RNG])
+        if device.type == "cuda" and _CUDA_RNG in tensors:
+            torch.cuda.set_rng_state(tensors[_CUDA_RNG], device)
         progress = TrainingProgress.from_dict(meta["progress"])
     except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
         raise K49Error(f"{path} does not fit this run ({type(e).__name__}: "

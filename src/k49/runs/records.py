@@ -43,6 +43,9 @@ class Timings:
     train_images: int
     #: The epoch a resumed run went on from; None when it ran in one go (and for kNN).
     resumed_from_epoch: int | None = None
+    #: The most CUDA memory the run's tensors held (MiB; since this process started it, so a
+    #: resumed run's counts from the resume); None off CUDA.
+    peak_device_memory_mib: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

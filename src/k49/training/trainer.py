@@ -118,6 +118,8 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, t:
     x_val = torch.from_numpy(ds.train_images[split.val])
     y_val = torch.from_numpy(ds.train_labels[split.val])
 
+    if t.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(t.device)
     resumed = run.has_checkpoint
     done = run.load_checkpoint(t.model, t.optimizer, t.ema) if resumed else TrainingProgress()
     history = run.read_history()[:done.epoch] if resumed else []
@@ -180,7 +182,9 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, t:
     timings = Timings(train_seconds=train_seconds, eval_seconds=eval_seconds,
                       total_seconds=time.perf_counter() - t_start, epochs=config.epochs,
                       train_images=len(x_train),
-                      resumed_from_epoch=done.epoch if resumed else None)
+                      resumed_from_epoch=done.epoch if resumed else None,
+                      peak_device_memory_mib=torch.cuda.max_memory_allocated(t.device) / 2**20
+                      if t.device.type == "cuda" else None)
     run.write_timings(timings)
     run.remove_checkpoint()
     return RunResult(run.path, config, history, timings.as_dict())
