@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import math
+import multiprocessing
 import os
 import stat
 import tempfile
@@ -37,6 +38,13 @@ def default_threads() -> int:
     if value.isdigit() and int(value) > 0:
         return int(value)
     return os.cpu_count() or 1
+
+
+def process_context() -> multiprocessing.context.BaseContext:
+    """How k49 starts helper processes: from a fork server where the platform has one (a
+    clean process, without the caller's threads), else spawned."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 @contextmanager

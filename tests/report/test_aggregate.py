@@ -116,3 +116,20 @@ def test_pareto_front_keeps_what_no_cheaper_point_beats():
     assert pareto_front([], []).tolist() == []
     # a tie: the same cost and score twice is one point on the front
     assert pareto_front([1.0, 1.0], [0.5, 0.5]).tolist() == [0]
+
+
+@pytest.mark.slow
+def test_runs_evaluated_by_several_processes_score_as_one_process_scores(tmp_path):
+    """load_study evaluates runs in processes at once: the same records, in the same order."""
+    from fake_study import make_study
+
+    from k49.report.collect import load_study
+
+    root = make_study(tmp_path / "study")
+    one = load_study(root, recompute=True, jobs=1)
+    two = load_study(root, recompute=True, jobs=2)
+    assert [(r.label, r.seed, r.status) for r in two.runs] == [
+        (r.label, r.seed, r.status) for r in one.runs]
+    for a, b in zip(one.runs, two.runs, strict=True):
+        assert a.metrics == b.metrics
+        assert np.array_equal(a.predictions[1], b.predictions[1])

@@ -438,3 +438,24 @@ def test_captions_say_what_error_bars_and_marks_are():
         assert "standard deviation" not in captions[stem]
     assert "still improving when training stopped" in captions["training_curves_<label>"]
     assert "still improving when training stopped" in captions["training_curves_all"]
+
+
+def test_figures_drawn_by_several_processes_are_the_files_one_draws(seed_study, tmp_path):
+    """Parallel drawing changes only the time: the same stems, in the report's order, and the
+    same bytes (SVGs carry no date; PNGs come from the same renderer)."""
+    serial = report_figures(seed_study, tmp_path / "one", themes=("light",), jobs=1)
+    parallel = report_figures(seed_study, tmp_path / "two", themes=("light",), jobs=2)
+    assert list(parallel) == list(serial)
+    for stem, paths in serial.items():
+        for a, b in zip(paths, parallel[stem], strict=True):
+            assert a.name == b.name and a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_a_figure_that_fails_in_a_drawing_process_is_a_warning_in_this_one(tmp_path):
+    study = load_study(make_study(tmp_path / "study"))
+    best = study.representative(best_label(study))
+    (best.run_dir / "test_predictions.npz").write_bytes(b"damaged")  # read again in a process
+    with pytest.warns(UserWarning,
+                      match=r"figure roc_nightmare skipped: K49Error: .*not a valid npz file"):
+        written = report_figures(study, tmp_path / "out", themes=("light",), jobs=2)
+    assert "roc_nightmare" not in written and "accuracy" in written

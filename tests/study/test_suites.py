@@ -149,3 +149,30 @@ def test_runs_an_interrupted_command_left_waiting_are_done_not_skipped(synth_dir
     enqueue(study, specs)  # as the killed command did, before its worker took seed 1
     again = run_suite(specs, out=out, quiet=True)
     assert [(r["seed"], r["status"]) for r in again] == [(0, "skipped"), (1, "done")]
+
+
+def test_jobs_auto_is_one_on_a_cpu_and_a_bad_number_is_refused(monkeypatch):
+    import torch
+
+    from k49.study.runner import RUNS_PER_GPU, resolve_jobs
+
+    assert resolve_jobs("auto", "cpu") == 1 and resolve_jobs(3) == 3
+    if not torch.cuda.is_available():
+        assert resolve_jobs("auto") == 1  # auto picks the CPU here
+    for bad in (0, -1, True, 2.5, "3", "many"):
+        with pytest.raises(K49Error, match=r"--jobs must be a whole number of at least 1, or "
+                                           r"auto"):
+            resolve_jobs(bad)
+    monkeypatch.setattr("k49.study.runner.resolve_device", lambda d: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert resolve_jobs("auto") == 2 * RUNS_PER_GPU
+    monkeypatch.setattr("os.cpu_count", lambda: 3)
+    assert resolve_jobs("auto") == 3  # never more runs than cores to feed them
+
+
+def test_cli_jobs_takes_a_number_or_auto():
+    from cli_runner import assert_one_line_error, k49
+
+    for bad in ("0", "x", "-2"):
+        assert_one_line_error(k49("run", "--jobs", bad), "--jobs", "give 1 or more, or auto")

@@ -140,6 +140,24 @@ Artifacts = Annotated[str | None, typer.Option(
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
+def parse_jobs(value: str) -> int | str:
+    """--jobs: a whole number of at least 1, or auto."""
+    value = value.strip().lower()
+    if value == "auto":
+        return value
+    if value.isascii() and value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise typer.BadParameter(f"{value!r} is not a number of runs at once: give 1 or more, "
+                             "or auto")
+
+
+def jobs_option(what: str) -> Any:
+    """The --jobs option of a command that runs `what` at once."""
+    return typer.Option("--jobs", "-j", parser=parse_jobs, metavar="N|auto",
+                        help=f"{what} at once, or auto: 1 on a CPU (each uses every core), "
+                        "4 per GPU on CUDA.")
+
+
 def config_from_options(make):
     """Build a config from command-line options (`make()`), a validation error becoming one
     line that names the option (--limit-train: ...)."""

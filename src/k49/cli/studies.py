@@ -21,6 +21,7 @@ from k49.cli.app import (
     StudyName,
     app,
     console,
+    jobs_option,
     parse_seeds,
     resolve_data_dir,
     study_app,
@@ -37,7 +38,7 @@ def run_cmd(
                           "FILE.toml.")
     ] = "seed",
     seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds, e.g. 0,1,2.")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Trainings at once.")] = 1,
+    jobs: Annotated[str, jobs_option("Trainings")] = "1",
     out: Annotated[Path, typer.Option("--out", help="Study directory.")] = Path("runs"),
     dataset: Annotated[
         str | None, typer.Option("--dataset", "-d", help="Dataset (default: the suite's, else "
@@ -99,7 +100,7 @@ def sweep_cmd(
     timeout: Annotated[float | None, typer.Option(help="Stop starting trials after this many "
                                                   "seconds.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Sweep folder.")] = Path("sweep"),
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Trials at once.")] = 1,
+    jobs: Annotated[str, jobs_option("Trials")] = "1",
     seeds: Annotated[str, typer.Option(help="Seeds to retrain the best with.")] = "0,1,2",
     top: Annotated[int, typer.Option(help="Best configurations to retrain (or the Pareto "
                                      "front's first ones).")] = 3,
@@ -138,7 +139,7 @@ def worker_cmd(
     out: Annotated[Path | None, typer.Option(
         "--out", help="The study folder as this machine sees it (default: the one the study "
         "records); with no --storage, its embedded study.")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Trainings at once.")] = 1,
+    jobs: Annotated[str, jobs_option("Trainings")] = "1",
     artifacts: Artifacts = None,
     quiet: Quiet = False,
 ) -> None:
@@ -198,7 +199,7 @@ def demo_cmd(
         "demo"
     ),
     data_dir: DataDir = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Trainings at once.")] = 2,
+    jobs: Annotated[str, jobs_option("Trainings")] = "2",
     quiet: Quiet = False,
 ) -> None:
     """The main job: the original study's 12 models plus three for comparison, on the synthetic

@@ -7,7 +7,9 @@ error, so the report lists it instead of stopping.
 
 from __future__ import annotations
 
+import functools
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +20,7 @@ import numpy as np
 from k49.data.datasets import DatasetSpec, recorded_spec
 from k49.errors import K49Error
 from k49.evaluation.run import evaluate_run, run_metrics
+from k49.io import default_threads, process_context
 from k49.models import list_models
 from k49.runs.rundir import RunDir
 
@@ -114,14 +117,23 @@ def _spec(name: str, runs: list[RunRecord]) -> DatasetSpec:
     return recorded_spec(name, title)
 
 
-def load_study(root: str | os.PathLike, *, recompute: bool = False) -> CollectedRuns:
-    """Every run under `root` (a study or a single run directory)."""
+def load_study(root: str | os.PathLike, *, recompute: bool = False,
+               jobs: int | None = None) -> CollectedRuns:
+    """Every run under `root` (a study or a single run directory). Runs to evaluate (all of
+    them with `recompute`, else those without metrics.json) are evaluated by `jobs` processes
+    at once (default: one per core, or OMP_NUM_THREADS)."""
     root = Path(root)
     dirs = RunDir.find(root)
     if not dirs:
         raise K49Error(f"no runs found in {root}: give a directory made by `k49 run` or "
                        "`k49 train`")
-    runs = [load_run(d, recompute=recompute) for d in dirs]
+    to_evaluate = sum(recompute or not d.has_metrics for d in dirs)
+    jobs = min(default_threads() if jobs is None else jobs, to_evaluate)
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs, mp_context=process_context()) as pool:
+            runs = list(pool.map(functools.partial(load_run, recompute=recompute), dirs))
+    else:
+        runs = [load_run(d, recompute=recompute) for d in dirs]
     names = {r.config.get("dataset", {}).get("name") for r in runs if r.config}
     names.discard(None)
     if len(names) > 1:

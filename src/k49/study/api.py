@@ -62,7 +62,7 @@ def write_report(root: str | os.PathLike, *, recompute: bool = False, quiet: boo
 
 
 def run_study(suite: str | Suite = "seed", *, seeds: list[int] | None = None,
-              out: str | os.PathLike = "runs", jobs: int = 1,
+              out: str | os.PathLike = "runs", jobs: int | str = 1,
               data_dir: str | os.PathLike | None = None, quiet: bool = False,
               make_report: bool = True, extra_notes: dict[str, Any] | None = None,
               storage: str | None = None, study_name: str = DEFAULT_STUDY,
@@ -100,7 +100,7 @@ def demo_suite() -> Suite:
 
 
 def demo(out: str | os.PathLike = "demo", *, data_dir: str | os.PathLike | None = None,
-         jobs: int = 2, quiet: bool = False) -> StudyResult:
+         jobs: int | str = 2, quiet: bool = False) -> StudyResult:
     """The main job: the original study's 12 models and DEMO_EXTRA on the synthetic set
     (reduced protocol), the dataset figures, then the report in OUT/runs/report/."""
     out = Path(out)

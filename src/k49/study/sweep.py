@@ -30,7 +30,7 @@ from k49.report.sweep_data import BestTrial, SweepSummary, SweepTrial
 from k49.runs.config import TrainConfig
 from k49.runs.rundir import RunDir
 from k49.study.api import StudyResult, run_study
-from k49.study.runner import worker_context
+from k49.study.runner import resolve_jobs, worker_context
 from k49.study.space import MODEL_PARAMS, SearchSpace, load_space, suggest
 from k49.study.storage import open_storage, storage_url
 from k49.study.suites import Suite, SuiteModel
@@ -189,14 +189,15 @@ def _retrain_suite(summary: SweepSummary, space: SearchSpace) -> Suite:
 
 
 def run_sweep(space_file: str, *, trials: int = 40, timeout: float | None = None,
-              out: str | os.PathLike = "sweep", jobs: int = 1, storage: str | None = None,
+              out: str | os.PathLike = "sweep", jobs: int | str = 1, storage: str | None = None,
               study_name: str | None = None, dataset: str = "synthetic",
               data_dir: str | os.PathLike | None = None, seeds: list[int] | None = None,
               top: int = 3, importance: str = "ped-anova", retrain: bool = True,
               quiet: bool = False) -> tuple[SweepSummary, StudyResult | None]:
     """Search, summarise into OUT/sweep.json, retrain the best into OUT/best and report."""
-    if trials < 1 or jobs < 1 or top < 1:
-        raise K49Error("--trials, --jobs and --top must be at least 1")
+    jobs = resolve_jobs(jobs)
+    if trials < 1 or top < 1:
+        raise K49Error("--trials and --top must be at least 1")
     if timeout is not None and not timeout > 0:  # also refuses NaN
         raise K49Error(f"--timeout {timeout}: give a number of seconds above 0, or leave it "
                        "out to stop after --trials")

@@ -20,9 +20,11 @@ what it needs. Figures come in the report in the order they are registered: the 
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +32,8 @@ from typing import Any, Literal
 import numpy as np
 
 from k49.errors import WriteFailed
-from k49.report.collect import CollectedRuns
+from k49.io import default_threads, process_context
+from k49.report.collect import CollectedRuns, RunRecord
 from k49.report.figures.inputs import FigureInputs
 from k49.report.figures.style import Maker
 from k49.viz import THEMES, save_figure
@@ -119,16 +122,31 @@ def caption(stem: str) -> str:
     return ""
 
 
-def planned(inputs: FigureInputs) -> Iterator[tuple[str, Callable[[], Maker | None]]]:
-    """(stem, build) of every figure the study asks for, in the report's order."""
-    for f in figures_of("study"):
+#: One figure to draw: its stem, the index of its ReportFigure in FIGURES and the model label
+#: (None for a figure not per model). Plain values, so a task can go to another process.
+Task = tuple[str, int, str | None]
+
+
+def tasks(inputs: FigureInputs) -> list[Task]:
+    """Every figure the study asks for, in the report's order."""
+    out: list[Task] = []
+    for i, f in enumerate(FIGURES):
+        if f.source != "study":
+            continue
         if f.model is None:
-            yield f.stem, lambda f=f: f.build(inputs)
+            out.append((f.stem, i, None))
         elif f.model == "each":
-            for label in inputs.study.labels():
-                yield f.stem.replace(LABEL, label), lambda f=f, lb=label: f.build(inputs, lb)
+            out += [(f.stem.replace(LABEL, lb), i, lb) for lb in inputs.study.labels()]
         elif inputs.best is not None:
-            yield f.stem, lambda f=f: f.build(inputs, inputs.best)
+            out.append((f.stem, i, inputs.best))
+    return out
+
+
+def builder(inputs: FigureInputs, task: Task) -> Callable[[], Maker | None]:
+    """What draws `task`'s figure from `inputs`."""
+    _, index, label = task
+    f = FIGURES[index]
+    return (lambda: f.build(inputs)) if label is None else (lambda: f.build(inputs, label))
 
 
 def report_figures(
@@ -138,14 +156,65 @@ def report_figures(
     train_counts: np.ndarray | None = None,
     test_images: np.ndarray | None = None,
     themes: Sequence[str] = THEMES,
+    jobs: int | None = None,
 ) -> dict[str, list[Path]]:
     """Write every figure the study's runs allow; return {stem: its SVG and PNG paths}.
 
     `train_counts` and `test_images` are as in `FigureInputs`. A figure that cannot be drawn
     from this study is skipped; one that fails is skipped with a warning, so one bad run never
-    stops the report.
+    stops the report. The figures are drawn by `jobs` processes at once (default: one per
+    core, or OMP_NUM_THREADS; matplotlib draws on one core), with the same files as one.
     """
-    return draw(planned(FigureInputs(study, train_counts, test_images)), out_dir, themes)
+    inputs = FigureInputs(study, train_counts, test_images)
+    todo = tasks(inputs)
+    jobs = min(default_threads() if jobs is None else jobs, len(todo))
+    if jobs <= 1:
+        return draw(((t[0], builder(inputs, t)) for t in todo), out_dir, themes)
+    return _draw_in_processes(inputs, todo, Path(out_dir), tuple(themes), jobs)
+
+
+#: In a drawing process: the inputs every task reads (set once, when the process starts).
+_inputs: FigureInputs | None = None
+
+
+def _set_inputs(inputs: FigureInputs) -> None:
+    global _inputs
+    _inputs = inputs
+
+
+def _draw_task(task: Task, out_dir: Path, themes: tuple[str, ...]
+               ) -> tuple[list[Path] | None, list[str]]:
+    """In a drawing process: `task`'s files (None if not drawn) and the warnings raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = draw([(task[0], builder(_inputs, task))], out_dir, themes)
+    return written.get(task[0]), [str(w.message) for w in caught]
+
+
+def _draw_in_processes(inputs: FigureInputs, todo: list[Task], out_dir: Path,
+                       themes: tuple[str, ...], jobs: int) -> dict[str, list[Path]]:
+    # Each process gets the study once, without the predictions it may have read already:
+    # the figures that need them (the ROC curves, the confused pairs) read them again.
+    light = copy.copy(inputs)
+    light.study = copy.copy(inputs.study)
+    light.study.runs = [_without_predictions(r) for r in inputs.study.runs]
+    with ProcessPoolExecutor(jobs, mp_context=process_context(), initializer=_set_inputs,
+                             initargs=(light,)) as pool:
+        futures = [pool.submit(_draw_task, t, out_dir, themes) for t in todo]
+        written = {}
+        for task, future in zip(todo, futures, strict=True):
+            paths, messages = future.result()  # a WriteFailed of a process is raised here
+            for message in messages:
+                warnings.warn(message, stacklevel=3)
+            if paths is not None:
+                written[task[0]] = paths
+    return written
+
+
+def _without_predictions(run: RunRecord) -> RunRecord:
+    run = copy.copy(run)
+    run.__dict__.pop("predictions", None)  # functools.cached_property's cache
+    return run
 
 
 def figures_of(source: Source) -> list[ReportFigure]:
