@@ -47,7 +47,7 @@ def main() -> None:
             fake_run(root / model / "seed-0", model, 0, 0.35 + 0.04 * i,
                      labels=ds.test_labels, data_dir=args.data_dir)
         t0 = time.perf_counter()
-        result = build_report(root, recompute=True)
+        result = build_report(root, recompute=True, jobs=default_threads())
         total = time.perf_counter() - t0
     out = {"runs": len(SEED_MODELS), "test_images": int(len(ds.test_labels)),
            "evaluation_s": round(result["seconds"]["evaluation"], 1),

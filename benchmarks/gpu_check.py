@@ -33,6 +33,7 @@ import torch
 
 from k49 import K49Error, RunDir, load_dataset, metrics, run_study
 from k49.data.synthetic import generate
+from k49.io import default_threads
 from k49.models import get_entry, list_models, model_info
 from k49.study.suites import Suite, SuiteModel
 
@@ -164,7 +165,7 @@ def check(out: Path, *, budget: float, jobs: int, smoke: bool, report: bool) -> 
     if report:
         from k49 import write_report
         t2 = time.perf_counter()
-        write_report(out / "runs", quiet=True)
+        write_report(out / "runs", quiet=True, jobs=default_threads())
         report_seconds = time.perf_counter() - t2
     for r, row in zip(runs, study.runs, strict=True):
         r.update(run_facts(Path(row["run_dir"])))

@@ -56,3 +56,19 @@ def test_atomic_path_turns_a_refused_write_into_write_failed(tmp_path):
     with pytest.raises(FileNotFoundError), atomic_path(target):
         open(tmp_path / "missing")  # a read inside the block is not a write failure
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_helper_processes_only_where_the_main_module_is_safe_to_import_again(tmp_path):
+    """`python -c` (like a notebook) may start helper processes; a script may not unless it
+    asks, since a helper would run its unguarded top-level code again."""
+    import subprocess
+    import sys
+
+    code = "from k49.io import helper_processes; print(helper_processes())"
+    env = {**os.environ, "OMP_NUM_THREADS": "3"}
+    run = lambda *argv: subprocess.run([sys.executable, *argv], capture_output=True,  # noqa: E731
+                                       text=True, env=env, check=True).stdout.strip()
+    assert run("-c", code) == "3"
+    script = tmp_path / "my_study.py"
+    script.write_text(code + "\n")
+    assert run(str(script)) == "1"

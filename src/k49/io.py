@@ -9,6 +9,7 @@ import math
 import multiprocessing
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,20 @@ def default_threads() -> int:
     if value.isdigit() and int(value) > 0:
         return int(value)
     return os.cpu_count() or 1
+
+
+def helper_processes() -> int:
+    """How many processes k49 may spread a report's work over without being asked: one per
+    core (default_threads), where starting them is safe. A helper process imports the main
+    module again, so a script without an `if __name__ == "__main__":` guard would run again
+    in each; so only k49's own command line, pytest, an interactive session, a notebook or
+    `python -c` get more than one (a script passes `jobs=` itself)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    spec = getattr(main, "__spec__", None)
+    known = path is None or Path(path).name in ("k49", "pytest", "py.test") or (
+        spec is not None and spec.name.split(".")[0] in ("k49", "pytest"))
+    return default_threads() if known else 1
 
 
 def process_context() -> multiprocessing.context.BaseContext:

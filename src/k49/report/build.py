@@ -72,7 +72,8 @@ def _notes(study: CollectedRuns, seconds: dict[str, float],
 
 def build_report(root: str | os.PathLike, *, recompute: bool = False,
                  extra_notes: dict[str, Any] | None = None,
-                 sweep: SweepSummary | None = None) -> dict[str, Any]:
+                 sweep: SweepSummary | None = None, jobs: int | None = None
+                 ) -> dict[str, Any]:
     """Write ROOT/report/{index.html, README.md, comparisons.json, figures/},
     ROOT/summary.{csv,json} and ROOT/time_to_accuracy.csv (see `k49.report.time_table`).
 
@@ -80,17 +81,18 @@ def build_report(root: str | os.PathLike, *, recompute: bool = False,
     interval and p-value of the findings can be recomputed from it and the runs' predictions.
 
     `sweep`, a `SweepSummary` (see `k49.report.sweep_data`), adds its figures (sweep_*),
-    findings and a "Sweep" section.
+    findings and a "Sweep" section. `jobs` processes evaluate the runs and draw the figures
+    (default: `k49.io.helper_processes`).
     """
     root = Path(root)
     t0 = time.perf_counter()
-    study = load_study(root, recompute=recompute)
+    study = load_study(root, recompute=recompute, jobs=jobs)
     t_eval = time.perf_counter()
     train_counts, test_images = _dataset_arrays(study)
     out = root / "report"
     remove_stale_parts(out)  # left by a report killed midway
     figures = report_figures(study, out / "figures", train_counts=train_counts,
-                             test_images=test_images)
+                             test_images=test_images, jobs=jobs)
     swept = sweep_figures(sweep, out / "figures") if sweep is not None else {}
     t_fig = time.perf_counter()
     compared = compare_all(study)

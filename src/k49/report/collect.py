@@ -20,7 +20,7 @@ import numpy as np
 from k49.data.datasets import DatasetSpec, recorded_spec
 from k49.errors import K49Error
 from k49.evaluation.run import evaluate_run, run_metrics
-from k49.io import default_threads, process_context
+from k49.io import helper_processes, process_context
 from k49.models import list_models
 from k49.runs.rundir import RunDir
 
@@ -121,14 +121,14 @@ def load_study(root: str | os.PathLike, *, recompute: bool = False,
                jobs: int | None = None) -> CollectedRuns:
     """Every run under `root` (a study or a single run directory). Runs to evaluate (all of
     them with `recompute`, else those without metrics.json) are evaluated by `jobs` processes
-    at once (default: one per core, or OMP_NUM_THREADS)."""
+    at once (default: `k49.io.helper_processes`)."""
     root = Path(root)
     dirs = RunDir.find(root)
     if not dirs:
         raise K49Error(f"no runs found in {root}: give a directory made by `k49 run` or "
                        "`k49 train`")
     to_evaluate = sum(recompute or not d.has_metrics for d in dirs)
-    jobs = min(default_threads() if jobs is None else jobs, to_evaluate)
+    jobs = min(helper_processes() if jobs is None else jobs, to_evaluate)
     if jobs > 1:
         with ProcessPoolExecutor(jobs, mp_context=process_context()) as pool:
             runs = list(pool.map(functools.partial(load_run, recompute=recompute), dirs))

@@ -54,11 +54,13 @@ def _data_dir(data_dir: str | os.PathLike | None) -> str:
 
 def write_report(root: str | os.PathLike, *, recompute: bool = False, quiet: bool = False,
                  extra_notes: dict[str, Any] | None = None,
-                 sweep: SweepSummary | None = None) -> dict[str, Any]:
+                 sweep: SweepSummary | None = None, jobs: int | None = None) -> dict[str, Any]:
     """Evaluate every run under `root` and write its report (see `build_report`), with a
-    sweep's section when its summary is given."""
+    sweep's section when its summary is given, `jobs` processes at once (a script without an
+    `if __name__ == "__main__":` guard gets one unless it asks; see `k49.io.helper_processes`)."""
     with terminal(stderr=True, quiet=quiet).status("evaluating runs and drawing the report"):
-        return build_report(root, recompute=recompute, extra_notes=extra_notes, sweep=sweep)
+        return build_report(root, recompute=recompute, extra_notes=extra_notes, sweep=sweep,
+                            jobs=jobs)
 
 
 def run_study(suite: str | Suite = "seed", *, seeds: list[int] | None = None,

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from k49.errors import WriteFailed
-from k49.io import default_threads, process_context
+from k49.io import helper_processes, process_context
 from k49.report.collect import CollectedRuns, RunRecord
 from k49.report.figures.inputs import FigureInputs
 from k49.report.figures.style import Maker
@@ -162,12 +162,12 @@ def report_figures(
 
     `train_counts` and `test_images` are as in `FigureInputs`. A figure that cannot be drawn
     from this study is skipped; one that fails is skipped with a warning, so one bad run never
-    stops the report. The figures are drawn by `jobs` processes at once (default: one per
-    core, or OMP_NUM_THREADS; matplotlib draws on one core), with the same files as one.
+    stops the report. The figures are drawn by `jobs` processes at once (default:
+    `k49.io.helper_processes`; matplotlib draws on one core), with the same files as one.
     """
     inputs = FigureInputs(study, train_counts, test_images)
     todo = tasks(inputs)
-    jobs = min(default_threads() if jobs is None else jobs, len(todo))
+    jobs = min(helper_processes() if jobs is None else jobs, len(todo))
     if jobs <= 1:
         return draw(((t[0], builder(inputs, t)) for t in todo), out_dir, themes)
     return _draw_in_processes(inputs, todo, Path(out_dir), tuple(themes), jobs)
