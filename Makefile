@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/k49 demo --out demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 # The unit tests alone, for the edit loop (under a minute on 2 cores): no test marked slow.
 test-fast: $(STAMP)

@@ -1,5 +1,6 @@
 """The GPU check's CPU side: it plans the runs to fit its budget from each model's FLOPs and
-steps, refuses in one line without CUDA, and runs its smallest path anywhere."""
+steps, skips the CUDA tests and refuses in one line without CUDA, and runs its smallest path
+anywhere."""
 
 from __future__ import annotations
 
@@ -43,19 +44,6 @@ def test_one_run_alone_bounds_the_estimate_of_concurrent_runs():
 
 
 @pytest.mark.slow
-def test_without_cuda_it_refuses_in_one_line(tmp_path):
-    if __import__("torch").cuda.is_available():
-        pytest.skip("this machine has CUDA")
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--out",
-                           str(tmp_path / "out"), "--json", str(tmp_path / "gpu.json")],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "no CUDA device" in done.stderr
-    assert "--smoke" in done.stderr and "Traceback" not in done.stderr
-    assert not (tmp_path / "gpu.json").exists() and not (tmp_path / "out").exists()
-
-
-@pytest.mark.slow
 def test_the_script_without_cuda_skips_the_tests_and_stops_cleanly(tmp_path):
     if __import__("torch").cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -64,15 +52,18 @@ def test_the_script_without_cuda_skips_the_tests_and_stops_cleanly(tmp_path):
                            "--out", str(tmp_path / "out")], capture_output=True, text=True,
                           env=env, timeout=300)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "no CUDA device" in done.stdout and "skipped" in done.stdout
-    assert done.stderr.strip().startswith("error: no CUDA device")
-    assert not (tmp_path / "gpu.json").exists()
+    assert "no CUDA device" in done.stdout and "skipped" in done.stdout  # torch's line, tests
+    # the check itself: one line naming the problem and the fix, nothing written
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: no CUDA device") and "--smoke" in done.stderr
+    assert not (tmp_path / "gpu.json").exists() and not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
 def test_the_smoke_path_runs_on_the_cpu_and_writes_its_json(tmp_path):
     out = tmp_path / "gpu.json"
-    assert gpu_check.main(["--smoke", "--out", str(tmp_path / "check"), "--json", str(out)]) == 0
+    assert gpu_check.main(["--smoke", "--out", str(tmp_path / "check"), "--json", str(out),
+                           "--no-report"]) == 0  # the report's own tests are elsewhere
     result = json.loads(out.read_text())
     assert result["smoke"] and result["synthetic"] and "not a measurement" in result["what"]
     assert [r["model"] for r in result["runs"]] == list(gpu_check.SMOKE["models"])
@@ -80,6 +71,6 @@ def test_the_smoke_path_runs_on_the_cpu_and_writes_its_json(tmp_path):
         assert r["epochs_trained"] == 1 and r["cut"]
         assert 0 <= r["test_balanced_accuracy"] <= 1 and r["images_per_s"] > 0
         assert r["train_seconds"] >= 0
-    assert result["seconds"]["report"] > 0 and result["dataset"]["scale"] == 0.01
-    assert (tmp_path / "check" / "runs" / "report" / "index.html").is_file()
+    assert result["seconds"]["report"] is None and result["dataset"]["scale"] == 0.01
+    assert (tmp_path / "check" / "runs" / "NN_2_adam" / "seed-0" / "timings.json").is_file()
     assert not list(tmp_path.glob("*.part"))

@@ -125,7 +125,7 @@ def test_runs_evaluated_by_several_processes_score_as_one_process_scores(tmp_pat
 
     from k49.report.collect import load_study
 
-    root = make_study(tmp_path / "study")
+    root = make_study(tmp_path / "study", models=("NN_1_adam", "NN_2_adam", "CNN_1_adam"))
     one = load_study(root, recompute=True, jobs=1)
     two = load_study(root, recompute=True, jobs=2)
     assert [(r.label, r.seed, r.status) for r in two.runs] == [

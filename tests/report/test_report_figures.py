@@ -440,11 +440,12 @@ def test_captions_say_what_error_bars_and_marks_are():
     assert "still improving when training stopped" in captions["training_curves_all"]
 
 
-def test_figures_drawn_by_several_processes_are_the_files_one_draws(seed_study, tmp_path):
+def test_figures_drawn_by_several_processes_are_the_files_one_draws(tmp_path):
     """Parallel drawing changes only the time: the same stems, in the report's order, and the
     same bytes (SVGs carry no date; PNGs come from the same renderer)."""
-    serial = report_figures(seed_study, tmp_path / "one", themes=("light",), jobs=1)
-    parallel = report_figures(seed_study, tmp_path / "two", themes=("light",), jobs=2)
+    study = load_study(make_study(tmp_path / "study", models=SEED_MODELS[2:4] + SEED_MODELS[8:10]))
+    serial = report_figures(study, tmp_path / "one", themes=("light",), jobs=1)
+    parallel = report_figures(study, tmp_path / "two", themes=("light",), jobs=2)
     assert list(parallel) == list(serial)
     for stem, paths in serial.items():
         for a, b in zip(paths, parallel[stem], strict=True):
@@ -452,7 +453,7 @@ def test_figures_drawn_by_several_processes_are_the_files_one_draws(seed_study, 
 
 
 def test_a_figure_that_fails_in_a_drawing_process_is_a_warning_in_this_one(tmp_path):
-    study = load_study(make_study(tmp_path / "study"))
+    study = load_study(make_study(tmp_path / "study", models=SEED_MODELS[2:4]))
     best = study.representative(best_label(study))
     (best.run_dir / "test_predictions.npz").write_bytes(b"damaged")  # read again in a process
     with pytest.warns(UserWarning,
