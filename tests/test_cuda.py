@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from crash import train_through_a_crash
 from k49.data.load import load_dataset
 from k49.deploy.export import export_onnx, onnx_proba
 from k49.deploy.predict import Predictor
@@ -63,17 +64,7 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(synth_dir, 
     """A crash right after the first epoch's checkpoint, then a rerun, equals a clean run:
     the checkpoint carries the CUDA generator's state (dropout) with the CPU's."""
     train(config(synth_dir, model), tmp_path / "clean", dataset=data, quiet=True)
-    real_save = RunDir.save_checkpoint
-
-    def crash_after_first(self, *args):
-        real_save(self, *args)
-        raise SystemExit("simulated crash")
-
-    monkeypatch.setattr(RunDir, "save_checkpoint", crash_after_first)
-    with pytest.raises(SystemExit):
-        train(config(synth_dir, model), tmp_path / "crashed", dataset=data, quiet=True)
-    monkeypatch.setattr(RunDir, "save_checkpoint", real_save)
-    train(config(synth_dir, model), tmp_path / "crashed", dataset=data, quiet=True)
+    train_through_a_crash(config(synth_dir, model), tmp_path / "crashed", data, monkeypatch)
     clean, resumed = weights(tmp_path / "clean"), weights(tmp_path / "crashed")
     if model == "NN_2_adam":
         assert all(torch.equal(clean[k], resumed[k]) for k in clean)

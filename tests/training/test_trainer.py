@@ -12,13 +12,13 @@ import torch
 from pydantic import ValidationError
 from safetensors.torch import load_file
 
+from crash import train_through_a_crash
 from k49.errors import K49Error
 from k49.io import read_json
 from k49.models import create_model, get_entry, list_models
 from k49.runs.checkpoint import load_weights
 from k49.runs.config import TrainConfig
 from k49.runs.records import HISTORY_FIELDS
-from k49.runs.rundir import RunDir
 from k49.training.split import split_indices
 from k49.training.tally import Tally
 from k49.training.trainer import train
@@ -107,20 +107,7 @@ def test_resume_after_crash_at_epoch_end_gives_identical_weights(tiny, tmp_path,
     """A crash right after the first epoch's checkpoint, then a rerun, equals a clean run."""
     config = cfg(model=model, **levers)
     train(config, tmp_path / "clean", dataset=tiny, quiet=True)
-
-    real_save = RunDir.save_checkpoint
-
-    def crash_after_first(self, *args):
-        real_save(self, *args)
-        raise SystemExit("simulated crash")
-
-    monkeypatch.setattr(RunDir, "save_checkpoint", crash_after_first)
-    with pytest.raises(SystemExit):
-        train(config, tmp_path / "crashed", dataset=tiny, quiet=True)
-    assert (tmp_path / "crashed" / "checkpoint.safetensors").exists()
-    assert not (tmp_path / "crashed" / "model.safetensors").exists()
-    monkeypatch.setattr(RunDir, "save_checkpoint", real_save)
-    train(config, tmp_path / "crashed", dataset=tiny, quiet=True)
+    train_through_a_crash(config, tmp_path / "crashed", tiny, monkeypatch)
     assert same_weights(tmp_path / "clean", tmp_path / "crashed")
 
 
