@@ -28,13 +28,7 @@ from rich.progress import (
 )
 
 from k49.console import terminal
-
-
-def epoch_line(row: dict[str, float]) -> str:
-    """An epoch's history row as one line: losses, validation accuracy and speed."""
-    return (f"loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
-            f"val acc {row['val_accuracy']:.4f}  val bal acc {row['val_balanced_accuracy']:.4f}"
-            f"  ({row['images_per_s']:.0f} img/s)")
+from k49.training.monitor import epoch_line
 
 
 def finished_line(event: dict[str, Any]) -> str:

@@ -19,6 +19,13 @@ from k49.training.tally import Tally
 REFRESH = 0.25
 
 
+def epoch_line(row: dict[str, float]) -> str:
+    """An epoch's history row as one line: losses, validation accuracy and speed."""
+    return (f"loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
+            f"val acc {row['val_accuracy']:.4f}  val bal acc {row['val_balanced_accuracy']:.4f}"
+            f"  ({row['images_per_s']:.0f} img/s)")
+
+
 class TrainingMonitor:
     """A bar per epoch (steps, images/s, running loss) and a line per finished epoch; with
     `quiet`, nothing. Given `events`, it draws nothing and sends them instead, as dicts
@@ -68,8 +75,9 @@ class TrainingMonitor:
                 or steps_done == self.steps_per_epoch):
             self._last = now
             ips = (tally.seen - self._seen0) / max(now - self._t0, 1e-9)
-            self._bar.update(self._task, completed=steps_done, ips=ips,
-                             loss=tally.loss_sum / tally.seen)
+            if self.events is None:  # reading the running loss folds the tally in: bar only
+                self._bar.update(self._task, completed=steps_done, ips=ips,
+                                 loss=tally.loss_sum / tally.seen)
             self._send("step", steps_done=steps_done, images_per_s=ips)
         return self.stop_requested
 
@@ -78,10 +86,8 @@ class TrainingMonitor:
         self._send("epoch", row=row)
         if not self.quiet:
             self._bar.console.print(
-                f"{self.model} epoch {epoch + 1}/{self.epochs}: loss {row['train_loss']:.4f}  "
-                f"val loss {row['val_loss']:.4f}  val acc {row['val_accuracy']:.4f}  "
-                f"val bal acc {row['val_balanced_accuracy']:.4f}  "
-                f"({row['images_per_s']:.0f} img/s)", highlight=False, markup=False)
+                f"{self.model} epoch {epoch + 1}/{self.epochs}: {epoch_line(row)}",
+                highlight=False, markup=False)
 
     def _send(self, event: str, **fields: Any) -> None:
         if self.events is not None:
