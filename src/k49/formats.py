@@ -115,8 +115,14 @@ def points(*values: float) -> list[str]:
     return [signed(100 * v, digits) if math.isfinite(v) else DASH for v in values]
 
 
+def p_value(p: float) -> str:
+    """"< 0.001" or "0.041" (DASH if not finite): a p-value in a table's column."""
+    if not math.isfinite(p):
+        return DASH
+    return "< 0.001" if p < 0.001 else f"{p:.2g}"
+
+
 def format_p(p: float) -> str:
     """"p < 0.001" or "p = 0.041"."""
-    if not math.isfinite(p):
-        return f"p {DASH}"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+    value = p_value(p)
+    return f"p {value}" if value.startswith(("<", DASH)) else f"p = {value}"

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from k49.formats import format_p, format_percent, format_seconds, points, signed
+from k49.formats import format_p, format_percent, format_seconds, p_value, points, signed
 from k49.report import aggregate
 from k49.report.collect import CollectedRuns
 from k49.report.comparisons import ALPHA, NOUNS, WELCH, compare_all, excludes_zero
@@ -122,14 +122,21 @@ def comparison_sentence(study: CollectedRuns, c: dict[str, Any]) -> str:
         d, lo_t, hi_t = points(c["difference"], lo, hi)
         over = "" if welch else _on_seed(study, c)
         top = a if c["difference"] >= 0 else b
-        clear = excludes_zero((lo, hi))
-        # An interval clear of 0 with a test that does not reject (after Holm) is no win either.
-        what = "no significant difference" if clear else "no detectable difference"
-        but = ", but" if clear else ";"
+        what = no_win(c)
+        but = ", but" if what == NOT_SIGNIFICANT else ";"
         body = (f"{what} in balanced accuracy between {a} and {b}{over}, "
                 f"{_level(study, a)} against {_level(study, b)} ({a} − {b}: {d} points, "
                 f"95% CI {lo_t} to {hi_t}{but} {test}{_per_seed(c, top)}).")
     return f"{title}: {body}{_budget(study, c)}"
+
+
+NOT_SIGNIFICANT, NOT_DETECTABLE = "no significant difference", "no detectable difference"
+
+
+def no_win(c: dict[str, Any]) -> str:
+    """How a comparison without a winner is named: an interval clear of 0 with a test that
+    does not reject (after Holm) is "no significant difference", else "no detectable"."""
+    return NOT_SIGNIFICANT if excludes_zero(c["ci"]) else NOT_DETECTABLE
 
 
 #: The question each kind of comparison answers, for the report's table of answers.
@@ -153,16 +160,13 @@ def answers(study: CollectedRuns, result: dict[str, Any] | None = None) -> list[
             answer = "no paired test"
         elif c["significant"]:
             answer = f"{c['winner']} is better"
-        elif excludes_zero(c["ci"]):  # the interval alone is no win (see comparison_sentence)
-            answer = "no significant difference"
         else:
-            answer = "no detectable difference"
+            answer = no_win(c)
         improving = [label for label in (c["a"], c["b"]) if c["still_improving"][label]]
         rows.append({"question": QUESTIONS[c["kind"]],
                      "compared": f"{c['a']} − {c['b']}", "answer": answer,
                      "difference": f"{d} ({lo_t} to {hi_t})",
-                     "p_adjusted": format_p(c["p_adjusted"]).removeprefix("p ").removeprefix(
-                         "= "),
+                     "p_adjusted": p_value(c["p_adjusted"]),
                      "still_improving": "both" if len(improving) == 2 else
                      (improving[0] if improving else "no")})
     return rows
