@@ -36,6 +36,7 @@ from k49.models.losses import build_loss
 from k49.models.optimizers import build_optimizer
 from k49.runs.config import TrainConfig
 from k49.training.components import build_training
+from k49.training.graph import step_graph
 from k49.training.steps import batch_order, train_one_epoch
 from k49.training.tally import Tally
 
@@ -124,12 +125,21 @@ def build_baseline(name: str, device: torch.device, class_counts: np.ndarray):
 
 class OurLoop:
     """`train_one_epoch` over in-memory uint8 data, epoch after epoch (a new batch order and a
-    new tally each epoch, as in the trainer); `run(n)` does n steps."""
+    new tally each epoch, as in the trainer); `run(n)` does n steps. With `graphed` (CUDA),
+    full batches are replayed from the trainer's CUDA graph, as `train` does there;
+    `config` adds TrainConfig fields (compile, precision)."""
 
     def __init__(self, name: str, x: torch.Tensor, y: torch.Tensor, device: torch.device,
-                 class_counts: np.ndarray, batch_size: int = BATCH_SIZE):
-        self.config = TrainConfig(model=name, seed=0, batch_size=batch_size).resolved()
+                 class_counts: np.ndarray, batch_size: int = BATCH_SIZE, *,
+                 graphed: bool = False, **config: Any):
+        self.config = TrainConfig(model=name, seed=0, batch_size=batch_size,
+                                  **config).resolved()
         self.training = build_training(self.config, N_CLASSES, class_counts, device)
+        self.graph = None
+        if graphed:
+            self.graph, why = step_graph(self.training, self.config, x, y, N_CLASSES)
+            if self.graph is None:
+                raise K49Error(f"{name}: no CUDA graph ({why})")
         self.x, self.y, self.device, self.batch_size = x, y, device, batch_size
         self.steps_per_epoch = (len(x) + batch_size - 1) // batch_size
         self.epoch, self.step = 0, self.steps_per_epoch  # a new epoch starts on the first run
@@ -146,11 +156,11 @@ class OurLoop:
                 self.epoch += 1
                 self.step = 0
                 self.order = batch_order(len(self.x), self.config.seed, self.epoch, self.x.device)
-                self.tally = Tally(N_CLASSES)
+                self.tally = Tally(N_CLASSES, device_totals=self.graph and self.graph.totals)
             stop = min(self.step + n, self.steps_per_epoch)
             seen = self.tally.seen
             train_one_epoch(self.training, self.config, self.x, self.y, self.order, self.epoch,
-                            range(self.step, stop), self.tally)
+                            range(self.step, stop), self.tally, graph=self.graph)
             self.tally.summary()  # the per-epoch history row folds the tally in
             images += self.tally.seen - seen
             n -= stop - self.step

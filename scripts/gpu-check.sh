@@ -7,7 +7,7 @@
 #    folder of their own; k49 itself runs from this tree (src/ on PYTHONPATH);
 # 2. torch's CUDA version and the device;
 # 3. the tests marked `cuda` (tests/test_cuda.py);
-# 4. benchmarks/gpu_check.py: the seed study at full size, timed, into
+# 4. benchmarks/bench_gpu.py: training speed and the seed study at full size, timed, into
 #    ${GPU_JSON:-benchmarks/results/gpu.json}.
 # Without a CUDA device the tests skip and the check stops with one line and exit code 2.
 set -uo pipefail
@@ -28,7 +28,7 @@ fi
 "$PYTHON" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py
 tests=$?
 [ $tests -eq 0 ] || [ $tests -eq 5 ] || echo "the CUDA tests failed (pytest exit $tests)"
-"$PYTHON" benchmarks/gpu_check.py --json "${GPU_JSON:-benchmarks/results/gpu.json}" "$@"
+"$PYTHON" benchmarks/bench_gpu.py --json "${GPU_JSON:-benchmarks/results/gpu.json}" "$@"
 check=$?
 [ $check -ne 0 ] && exit $check
 exit $(( tests == 5 ? 0 : tests ))

@@ -1,7 +1,8 @@
-"""k49 on a CUDA device: the trainer with the training set on the device and autocast, resume,
-determinism, `--compile`, predict and serve, and the ONNX export of a CUDA-trained run checked
-against onnxruntime on the CPU. Marked `cuda`; skipped where torch sees no CUDA device (every
-machine k49 is developed on), and run by scripts/gpu-check.sh where it does."""
+"""k49 on a CUDA device: the trainer with the training set on the device and autocast, the
+training step captured as a CUDA graph (against the eager step), resume, determinism,
+`--compile`, `--precision fp32`, predict and serve, and the ONNX export of a CUDA-trained run
+checked against onnxruntime on the CPU. Marked `cuda`; skipped where torch sees no CUDA
+device (every machine k49 is developed on), and run by scripts/gpu-check.sh where it does."""
 
 from __future__ import annotations
 
@@ -73,10 +74,61 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(synth_dir, 
         assert all(torch.allclose(clean[k], resumed[k], atol=1e-3) for k in clean)
 
 
-def test_compile_trains_on_cuda(synth_dir, data, tmp_path):
+def test_compile_trains_on_cuda_inside_the_graph_and_reports_its_warm_up(synth_dir, data,
+                                                                         tmp_path):
+    plain = train(config(synth_dir, epochs=1), tmp_path / "p", dataset=data, quiet=True)
     result = train(config(synth_dir, compile=True, epochs=1), tmp_path / "c", dataset=data,
                    quiet=True)
-    assert np.isfinite(result.history[-1]["val_balanced_accuracy"])
+    assert result.timings["cuda_graph"] is True
+    assert 0 < result.timings["warmup_seconds"] < result.timings["train_seconds"]
+    assert result.history[-1]["train_loss"] == pytest.approx(plain.history[-1]["train_loss"],
+                                                             rel=1e-2)
+
+
+@pytest.mark.parametrize(("model", "extra"), [
+    ("NN_2_adam", {}),
+    ("NN_1_sgd", {}),
+    ("NN_2_adam", {"schedule": "onecycle", "ema": 0.9}),
+    ("CNN_dense_batch_norm", {}),
+])
+def test_the_graphed_step_trains_as_the_eager_step(synth_dir, data, tmp_path, monkeypatch,
+                                                   model, extra):
+    """Full batches replayed from one CUDA graph give the eager loop's weights, to rounding
+    (cuBLAS and cuDNN may pick other kernels on the capture's stream); a wrongly gathered
+    batch or a baked learning rate would move them by an Adam step, 1e-3, or more."""
+    graphed = train(config(synth_dir, model, **extra), tmp_path / "g", dataset=data,
+                    quiet=True)
+    assert graphed.timings["cuda_graph"] is True and graphed.timings["eager_because"] is None
+    assert graphed.timings["autocast"] in ("bfloat16", "float16") and graphed.timings["tf32"]
+    monkeypatch.setenv("K49_CUDA_GRAPHS", "0")
+    eager = train(config(synth_dir, model, **extra), tmp_path / "e", dataset=data, quiet=True)
+    assert eager.timings["cuda_graph"] is False
+    assert eager.timings["eager_because"] == "K49_CUDA_GRAPHS=0"
+    wg, we = weights(graphed.run_dir), weights(eager.run_dir)
+    # cuDNN's weight gradients sum with atomics: a CNN drifts further apart, still well
+    # inside a step.
+    tolerance = {"rtol": 1e-3, "atol": 1e-4} if model.startswith("NN") else \
+        {"rtol": 1e-2, "atol": 5e-4}
+    for k in wg:
+        torch.testing.assert_close(wg[k], we[k], msg=k, **tolerance)
+    for a, b in zip(graphed.history, eager.history, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
+        assert a["train_accuracy"] == pytest.approx(b["train_accuracy"], abs=0.01)
+
+
+def test_a_run_with_host_randomness_trains_eagerly_and_says_why(synth_dir, data, tmp_path):
+    result = train(config(synth_dir, "resnet_small", mixup="input", epochs=1), tmp_path / "m",
+                   dataset=data, quiet=True)
+    assert result.timings["cuda_graph"] is False
+    assert "mixup" in result.timings["eager_because"]
+
+
+def test_fp32_precision_turns_autocast_and_tf32_off(synth_dir, data, tmp_path):
+    result = train(config(synth_dir, precision="fp32", epochs=1), tmp_path / "f",
+                   dataset=data, quiet=True)
+    assert result.timings["autocast"] is None and result.timings["tf32"] is False
+    assert not torch.backends.cuda.matmul.allow_tf32
+    assert result.timings["cuda_graph"] is True
 
 
 @pytest.fixture(scope="module")

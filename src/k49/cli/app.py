@@ -97,7 +97,8 @@ def _root(
 #: The TrainConfig fields `k49 train` and `k49 run` take as options, in --help's order.
 TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "optimizer", "loss", "weight_decay",
                     "val_fraction", "limit_train", "mixup", "mixup_alpha", "schedule", "warmup",
-                    "ema", "augment", "device", "threads", "compile", "verify")
+                    "ema", "augment", "device", "threads", "precision", "compile",
+                    "verify")
 
 
 def config_option(field: str) -> Any:
@@ -155,7 +156,7 @@ def jobs_option(what: str) -> Any:
     """The --jobs option of a command that runs `what` at once."""
     return typer.Option("--jobs", "-j", parser=parse_jobs, metavar="N|auto",
                         help=f"{what} at once, or auto: 1 on a CPU (each uses every core), "
-                        "4 per GPU on CUDA.")
+                        "12 per GPU on CUDA.")
 
 
 def config_from_options(make):

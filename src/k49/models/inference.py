@@ -45,8 +45,10 @@ def predict_logits(
     batch_size: int = 1024,
     device: torch.device | str = "cpu",
     channels_last: bool = False,
+    amp_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """Logits (N, C) as float32 on the CPU, computed in eval mode in slices of `batch_size`."""
+    """Logits (N, C) as float32 on the CPU, computed in eval mode in slices of `batch_size`;
+    on CUDA under autocast to `amp_dtype` when given (a run evaluates as it trained)."""
     device = torch.device(device)
     images = torch.as_tensor(images)
     was_training = model.training
@@ -55,7 +57,8 @@ def predict_logits(
     try:
         for start in range(0, len(images), batch_size):
             x = to_input(images[start:start + batch_size], device, channels_last)
-            with torch.autocast(device.type, enabled=device.type == "cuda"):
+            with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16,
+                                enabled=amp_dtype is not None and device.type == "cuda"):
                 logits = model(x).float().cpu()
             # One preallocated output: a list of small tensors kept alive across oneDNN's large
             # temporary buffers fragments the heap and grows RSS by gigabytes on 140k images.

@@ -84,7 +84,10 @@ def load_weights(path: str | os.PathLike, model: torch.nn.Module) -> dict[str, A
 
 
 def _split_optimizer_state(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
-    tensors, rest = {}, {"param_groups": state["param_groups"], "state": {}}
+    # A learning rate held as a tensor (a CUDA graph's, k49.training.graph) is saved as a number.
+    groups = [{k: v.item() if isinstance(v, torch.Tensor) else v for k, v in group.items()}
+              for group in state["param_groups"]]
+    tensors, rest = {}, {"param_groups": groups, "state": {}}
     for pid, pstate in state["state"].items():
         rest["state"][str(pid)] = {}
         for key, value in pstate.items():

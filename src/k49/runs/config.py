@@ -30,7 +30,7 @@ _NOT_HASHED = {"data_dir", "device", "threads", "eval_batch_size", "verify", "co
 #: Fields added after the first release, left out of the hash at their defaults so that runs
 #: made before them keep their hash (and resume).
 _HASHED_UNLESS_DEFAULT = {"model_args": {}, "weight_decay": 0.0, "schedule": "constant",
-                          "warmup": 0.25, "ema": 0.0, "augment": "none"}
+                          "warmup": 0.25, "ema": 0.0, "augment": "none", "precision": "auto"}
 #: Fields a suite may set for all its models or for one.
 OVERRIDABLE = ("epochs", "batch_size", "lr", "optimizer", "loss", "val_fraction", "limit_train",
                "mixup", "mixup_alpha", "weight_decay", "model_args", "schedule", "warmup", "ema",
@@ -41,6 +41,7 @@ OptimizerName = Literal[(*OPTIMIZERS, "none")]
 MixupMode = Literal["none", "input", "manifold"]
 ScheduleName = Literal["constant", "onecycle"]
 AugmentName = Literal["none", "affine"]
+PrecisionName = Literal["auto", "fp32"]
 DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 
 
@@ -88,9 +89,14 @@ class TrainConfig(BaseModel):
                         description="Device: auto, cpu, cuda or cuda:N.")
     threads: int | None = Field(None, ge=1, description="CPU threads (default: OMP_NUM_THREADS "
                                 "if set, else all cores).")
-    compile: bool = Field(False, description="torch.compile the model (meant for CUDA; its "
-                          "speed was not measured here). Speed only: not part of the run's "
-                          "hash.")
+    precision: PrecisionName = Field(
+        "auto", description="Arithmetic on CUDA: auto (bfloat16 autocast, float16 where the "
+        "GPU lacks bfloat16, and TF32 for the float32 rest) or fp32 (plain float32). The CPU "
+        "always computes in float32.")
+    compile: bool = Field(False, description="torch.compile the training step (on CUDA "
+                          "inside its CUDA graph; the compile time is recorded as "
+                          "warmup_seconds). Evaluation stays uncompiled. Speed only: not part "
+                          "of the run's hash.")
     eval_batch_size: int = Field(1024, ge=1, description="Batch size of evaluation.")
     verify: bool = Field(True, description="Refuse a real dataset whose files fail their "
                          "official checksums (--no-verify uses them, and the run records it).")

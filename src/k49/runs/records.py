@@ -46,6 +46,16 @@ class Timings:
     #: The most CUDA memory the run's tensors held (MiB; since this process started it, so a
     #: resumed run's counts from the resume); None off CUDA.
     peak_device_memory_mib: float | None = None
+    #: CUDA only (None elsewhere): whether full batches were replayed from a CUDA graph, and
+    #: if not, why (k49.training.graph.graph_blocker).
+    cuda_graph: bool | None = None
+    eager_because: str | None = None
+    #: CUDA only: the autocast precision (bfloat16, float16, or None for float32) and TF32.
+    autocast: str | None = None
+    tf32: bool | None = None
+    #: Seconds of the graph's eager first steps and its capture, inside train_seconds: cuDNN's
+    #: autotuning and, with --compile, the compilation.
+    warmup_seconds: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -32,9 +32,11 @@ from k49.study.queue import (
 from k49.study.storage import storage_url
 from k49.study.suites import RunSpec
 
-#: Runs at once per GPU with `--jobs auto`: one seed-study model keeps a GPU only partly busy
-#: (on one H200, 4 runs at once took about a third of their time one after another).
-RUNS_PER_GPU = 4
+#: Runs at once per GPU with `--jobs auto`: the whole seed study (12 runs). One seed model
+#: keeps a GPU only partly busy (on one H200, 4 eager runs at once took about a third of their
+#: time one after another), and a run's own start, data loading, evaluation and checkpoints
+#: take seconds that other runs' steps fill. benchmarks/bench_gpu.py times the study so.
+RUNS_PER_GPU = 12
 
 
 def resolve_jobs(jobs: int | str, device: str = "auto") -> int:

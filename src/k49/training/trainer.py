@@ -33,6 +33,7 @@ from k49.runs.records import Timings, TrainingProgress, history_row
 from k49.runs.rundir import RunDir
 from k49.training.components import Training, build_training
 from k49.training.fit_knn import fit_knn
+from k49.training.graph import StepGraph, step_graph
 from k49.training.monitor import TrainingMonitor
 from k49.training.recipe import build_schedule
 from k49.training.split import Split, classes_without_images, split_indices
@@ -117,7 +118,6 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, t:
     y_train = torch.from_numpy(ds.train_labels[split.train]).to(t.device)
     x_val = torch.from_numpy(ds.train_images[split.val])
     y_val = torch.from_numpy(ds.train_labels[split.val])
-
     if t.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(t.device)
     resumed = run.has_checkpoint
@@ -128,6 +128,7 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, t:
     steps_left = max_steps if max_steps is not None else math.inf
     t.schedule = build_schedule(t.optimizer, config, config.epochs * steps_per_epoch,
                                 done.epoch * steps_per_epoch + done.step)
+    graph, blocker = step_graph(t, config, x_train, y_train, ds.n_classes)
 
     with TrainingMonitor(config.model, config.epochs, steps_per_epoch, quiet,
                          events) as monitor:
@@ -136,13 +137,14 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, t:
                 break
             first = done.step if epoch == done.epoch else 0
             last = int(min(steps_per_epoch, first + steps_left))
-            tally = Tally(ds.n_classes, done.tally if epoch == done.epoch else None)
+            tally = Tally(ds.n_classes, done.tally if epoch == done.epoch else None,
+                          graph and graph.totals)
             seen_before = tally.seen
             order = batch_order(len(x_train), config.seed, epoch, x_train.device)
             monitor.start_epoch(epoch, first, tally)
             t0 = time.perf_counter()
             step = train_one_epoch(t, config, x_train, y_train, order, epoch,
-                                   range(first, last), tally, monitor.on_step)
+                                   range(first, last), tally, monitor.on_step, graph)
             seconds = time.perf_counter() - t0
             train_seconds += seconds
             if monitor.stop_requested:  # Ctrl-C: save where it stopped, to resume there
@@ -154,10 +156,10 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, t:
 
             val = evaluate_split(t.scored_model, t.loss_fn, x_val, y_val, ds.n_classes,
                                  batch_size=config.eval_batch_size, device=t.device,
-                                 channels_last=t.channels_last)
+                                 channels_last=t.channels_last, amp_dtype=t.amp_dtype)
             history.append(history_row(epoch + 1, tally.summary(), val.summary(), seconds,
                                        tally.seen - seen_before,
-                                       t.optimizer.param_groups[0]["lr"]))
+                                       float(t.optimizer.param_groups[0]["lr"])))
             run.write_history(history)
             if not math.isfinite(history[-1]["train_loss"]):
                 _fail(run, f"{config.model}: the training loss became "
@@ -173,7 +175,7 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, t:
     if test:
         logits = predict_logits(t.scored_model, ds.test_images,
                                 batch_size=config.eval_batch_size, device=t.device,
-                                channels_last=t.channels_last)
+                                channels_last=t.channels_last, amp_dtype=t.amp_dtype)
         probs = torch.softmax(logits, dim=1).numpy()
     eval_seconds = time.perf_counter() - t_eval
     run.save_weights(t.scored_model, {"model": config.model, "num_classes": ds.n_classes})
@@ -183,11 +185,22 @@ def _train_torch(config: TrainConfig, run: RunDir, ds: Dataset, split: Split, t:
                       total_seconds=time.perf_counter() - t_start, epochs=config.epochs,
                       train_images=len(x_train),
                       resumed_from_epoch=done.epoch if resumed else None,
-                      peak_device_memory_mib=torch.cuda.max_memory_allocated(t.device) / 2**20
-                      if t.device.type == "cuda" else None)
+                      **_device_record(t, graph, blocker))
     run.write_timings(timings)
     run.remove_checkpoint()
     return RunResult(run.path, config, history, timings.as_dict())
+
+
+def _device_record(t: Training, graph: StepGraph | None, blocker: str | None) -> dict:
+    """What a CUDA run records of how it ran: peak memory, graph, precision, warm-up."""
+    if t.device.type != "cuda":
+        return {}
+    return {"peak_device_memory_mib": torch.cuda.max_memory_allocated(t.device) / 2**20,
+            "cuda_graph": graph is not None and graph.graph is not None,
+            "eager_because": blocker,
+            "autocast": str(t.amp_dtype).removeprefix("torch.") if t.amp_dtype else None,
+            "tf32": t.tf32,
+            "warmup_seconds": graph.warmup_seconds if graph is not None else None}
 
 
 def _fail(run: RunDir, message: str) -> None:
