@@ -74,7 +74,8 @@ SMOKE = {"models": ("NN_2_adam", "CNN_1_adam"), "scale": 0.01, "epochs": 1, "lim
 FLOPS_NOTE = "TFLOP/s = images/s x 3 x forward FLOPs per image / 1e12 (backward ~ 2x forward)"
 PLAIN_NOTE = ("the textbook loop on the device: x[idx] of the uint8 images on the GPU, "
               "randperm on the GPU, torch's default optimizer (foreach), bfloat16 autocast, "
-              "NCHW, zero_grad/backward/step, no CUDA graph, no per-step sync")
+              "NCHW, torch's default cuDNN and TF32 settings, zero_grad/backward/step, no CUDA "
+              "graph, no per-step sync")
 
 
 def device_facts() -> dict[str, Any]:
@@ -98,6 +99,9 @@ class PlainLoop:
 
     def __init__(self, name: str, x: torch.Tensor, y: torch.Tensor, device: torch.device,
                  class_counts: np.ndarray, batch_size: int = 128):
+        # torch's defaults, which k49's runs before it in this process changed
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cuda.matmul.allow_tf32 = False
         self.model, self.optimizer, self.loss_fn = build_baseline(name, device, class_counts)
         self.model.train()
         self.x, self.y, self.device, self.batch_size = x, y, device, batch_size

@@ -77,7 +77,8 @@ class SoftCrossEntropy(nn.Module):
         logp = F.log_softmax(logits.float(), dim=1)
         if self.weight is None:
             per_sample = -(t * logp).sum(1)
-            norm = torch.tensor(float(len(t)), device=logits.device)
+            # A number, not a new tensor: a host-to-device copy cannot be in a CUDA graph.
+            norm = float(len(t))
         else:
             w = self.weight.to(device=logits.device, dtype=torch.float32)
             if w.numel() != t.shape[1]:
