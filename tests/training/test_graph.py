@@ -4,12 +4,14 @@ and runs that cannot be captured say why. The capture itself is tested in tests/
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
 import pytest
 import torch
 
+from k49.models.optimizers import build_optimizer
 from k49.runs.checkpoint import load_checkpoint, save_checkpoint
 from k49.runs.config import TrainConfig
 from k49.runs.records import TrainingProgress
@@ -153,3 +155,23 @@ def test_only_a_graphed_run_asks_for_a_capturable_optimizer():
     assert step_kwargs("sgd", CPU, capturable=True) == {"fused": True}
     assert step_kwargs("adadelta", CPU, capturable=True) == {"foreach": True,
                                                              "capturable": True}
+
+
+@pytest.mark.parametrize("model", ["NN_2_adam", "NN_1_sgd", "CNN_dense_batch_norm"])
+def test_the_graph_body_never_reads_a_value_back_to_the_host(model, monkeypatch):
+    """On the meta device tensors have shapes but no values, so an `.item()`, a bincount or
+    anything sized by the data raises: what a CUDA capture would refuse as a host sync."""
+    meta = torch.device("meta")
+    # autocast knows no meta device; the body's arithmetic is the same without it
+    monkeypatch.setattr(torch, "autocast", lambda *args, **kwargs: contextlib.nullcontext())
+    config = TrainConfig(model=model, batch_size=32).resolved()
+    t = build_training(config, 49, np.ones(49), meta)
+    # fused kernels have no meta implementation: the same update, one tensor at a time
+    t = dataclasses.replace(t, optimizer=build_optimizer(
+        config.optimizer, t.model.parameters(), config.lr, foreach=False))
+    images = torch.empty(100, 28, 28, dtype=torch.uint8, device=meta)
+    labels = torch.empty(100, dtype=torch.long, device=meta)
+    graph = StepGraph(t, config, images, labels, 49, schedule_changes_lr=False)
+    for _ in range(2):  # the second step finds the optimizer's state made
+        graph._body()
+    assert graph.totals.hits.device == meta and graph.totals.hits.shape == (49,)
