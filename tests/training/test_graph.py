@@ -175,3 +175,28 @@ def test_the_graph_body_never_reads_a_value_back_to_the_host(model, monkeypatch)
     for _ in range(2):  # the second step finds the optimizer's state made
         graph._body()
     assert graph.totals.hits.device == meta and graph.totals.hits.shape == (49,)
+
+
+def test_a_refused_capture_trains_on_eagerly_and_says_why(monkeypatch):
+    """Should a torch or GPU refuse the capture, the run goes on with the same steps, eager."""
+    images, labels = _data()
+    config = TrainConfig(model="NN_2_adam", batch_size=32).resolved()
+    eager, _ = _train(config, images, labels, graphed=False, epochs=1)
+    t = build_training(config, 49, np.ones(49), CPU)
+    graph = StepGraph(t, config, images, labels, 49, schedule_changes_lr=False)
+    graph.on_cuda, graph.warm_steps = True, 10**6  # as if on CUDA, warmed up
+
+    def refuse():
+        raise RuntimeError("operation not permitted when stream is capturing\nmore")
+
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", refuse)
+    tally = Tally(49, device_totals=graph.totals)
+    with pytest.warns(UserWarning, match="the capture failed: operation not permitted"):
+        train_one_epoch(t, config, images, labels, batch_order(len(images), config.seed, 0, CPU),
+                        0, range(5), tally, graph=graph)
+    assert graph.graph is None and graph.eager_because == (
+        "the capture failed: operation not permitted when stream is capturing")
+    assert tally.seen == len(images)
+    for a, b in zip(eager.model.state_dict().values(), t.model.state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)

@@ -21,6 +21,7 @@ gather by device step number, the totals) against the eager loop, bit for bit.
 from __future__ import annotations
 
 import time
+import warnings
 
 import torch
 
@@ -74,6 +75,8 @@ class StepGraph:
         self.offsets = torch.arange(self.batch_size, device=device)
         self.totals = DeviceTotals(n_classes, device)
         self.graph: torch.cuda.CUDAGraph | None = None
+        #: Set when the capture failed: the steps then stay eager, and the run records why.
+        self.eager_because: str | None = None
         self.warm_steps = 0
         #: Wall time from the first warm-up step to the end of the capture.
         self.warmup_seconds: float | None = None
@@ -88,30 +91,44 @@ class StepGraph:
 
     def step(self, tally) -> None:
         """One optimizer step on the next full batch: eager while warming up, then replayed."""
+        if self.on_cuda and self.graph is None and self.eager_because is None:
+            if self.warm_steps < WARMUP:
+                self._warm_up()
+                tally.add_counted(self.batch_size)
+                return
+            self._capture()
         if self.graph is not None:
             self.graph.replay()
-        elif self.on_cuda and self.warm_steps >= WARMUP:
-            self._capture()
-            self.graph.replay()
-        elif self.on_cuda:
-            if self.warm_steps == 0:
-                self._warmup_start = time.perf_counter()
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                self._body()
-            torch.cuda.current_stream().wait_stream(side)
-            self.warm_steps += 1
         else:
             self._body()
         tally.add_counted(self.batch_size)
 
-    def _capture(self) -> None:
-        self.t.optimizer.zero_grad(set_to_none=True)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+    def _warm_up(self) -> None:
+        """An eager step on a side stream, as torch asks before a capture."""
+        if self.warm_steps == 0:
+            self._warmup_start = time.perf_counter()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
             self._body()
-        self.graph = graph  # capturing ran nothing: the replay that follows takes the step
+        torch.cuda.current_stream().wait_stream(side)
+        self.warm_steps += 1
+
+    def _capture(self) -> None:
+        """Capture the body (which runs nothing: the replay that follows takes the step). If
+        this torch or GPU refuses, say so once and go on eagerly rather than lose the run."""
+        self.t.optimizer.zero_grad(set_to_none=True)
+        try:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._body()
+        except RuntimeError as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            self.eager_because = f"the capture failed: {reason}"
+            warnings.warn(f"CUDA graph: {self.eager_because}; training on eagerly",
+                          stacklevel=2)
+            return
+        self.graph = graph
         torch.cuda.synchronize(self.t.device)
         self.warmup_seconds = time.perf_counter() - self._warmup_start
 

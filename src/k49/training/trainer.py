@@ -197,7 +197,7 @@ def _device_record(t: Training, graph: StepGraph | None, blocker: str | None) ->
         return {}
     return {"peak_device_memory_mib": torch.cuda.max_memory_allocated(t.device) / 2**20,
             "cuda_graph": graph is not None and graph.graph is not None,
-            "eager_because": blocker,
+            "eager_because": blocker or (graph.eager_because if graph is not None else None),
             "autocast": str(t.amp_dtype).removeprefix("torch.") if t.amp_dtype else None,
             "tf32": t.tf32,
             "warmup_seconds": graph.warmup_seconds if graph is not None else None}
