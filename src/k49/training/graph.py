@@ -33,6 +33,8 @@ from k49.training.tally import DeviceTotals
 #: Eager steps before the capture: cuDNN's autotuning, Adam's state and the allocator's
 #: pools settle in them (torch's documentation warms up with 3).
 WARMUP = 3
+
+
 def graph_blocker(t: Training) -> str | None:
     """Why this run's step cannot be captured as a CUDA graph; None when it can."""
     if t.eager_because is not None:
