@@ -18,5 +18,5 @@ mkdir -p "$OUT"
     psycopg psycopg-binary matplotlib-fontja fonttools \
     fastapi starlette uvicorn h11 click typer shellingham rich python-multipart anyio sniffio pillow \
     onnxscript onnx-ir ml-dtypes \
-    pytest pluggy iniconfig httpx httpcore
+    pytest pluggy iniconfig pygments httpx httpcore markdown-it-py mdurl
 du -sh "$OUT"
