@@ -172,17 +172,28 @@ def throughput(models: tuple[str, ...], x: torch.Tensor, y: torch.Tensor, device
             except K49Error as e:  # no graph off CUDA
                 row[label] = {"skipped": str(e)}
                 continue
+            except Exception as e:  # noqa: BLE001 - one loop failing must not end the others
+                row[label] = {"failed": f"{type(e).__name__}: {str(e).strip()[:300]}"}
+                say(f"  {name} {label}: FAILED {row[label]['failed']}")
+                continue
             rate["tflops"] = round(rate["images_per_s"] * 3 * flops / 1e12, 2)
             row[label] = rate
             say(f"  {name} {label}: {rate['images_per_s']:,.0f} img/s, "
                 f"{rate['step_ms']:.3f} ms a step, {rate['tflops']} TFLOP/s")
-        best = row["k49"] if "images_per_s" in row["k49"] else row["k49_eager"]
-        row["k49_over_plain"] = round(best["images_per_s"] / row["plain"]["images_per_s"], 2)
-        if name in KERAS_IMAGES_PER_S:
-            row["keras_images_per_s"] = KERAS_IMAGES_PER_S[name]
-            row["k49_over_keras"] = round(best["images_per_s"] / KERAS_IMAGES_PER_S[name], 2)
-        rows.append(row)
+        rows.append({**row, **ratios(row)})
     return rows
+
+
+def ratios(row: dict[str, Any]) -> dict[str, Any]:
+    """k49's best measured rate (the graph's, else the eager step's) over the plain loop's
+    and over Keras's; None where a side was not measured."""
+    rate = next((row[k]["images_per_s"] for k in ("k49", "k49_eager")
+                 if "images_per_s" in row.get(k, {})), None)
+    plain = row.get("plain", {}).get("images_per_s")
+    keras = KERAS_IMAGES_PER_S.get(row["model"])
+    return {"k49_over_plain": round(rate / plain, 2) if rate and plain else None,
+            **({"keras_images_per_s": keras,
+                "k49_over_keras": round(rate / keras, 2) if rate else None} if keras else {})}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,27 +220,27 @@ def run_facts(run_dir: Path) -> dict[str, Any]:
 
 def train_suite(models: list[dict[str, Any]], out: Path, data_dir: Path, jobs: int | str,
                 **overrides: Any) -> tuple[list[dict[str, Any]], float]:
-    """Train `models` ({"model", "epochs"}) as one study; their facts and the wall time."""
+    """Train `models` ({"model", "epochs"}) as one study; their facts (or, for a run that
+    failed, its error) and the wall time."""
     suite = Suite(name=out.name, models=[SuiteModel(name=m["model"], epochs=m["epochs"])
                                          for m in models])
     t0 = time.perf_counter()
     study = run_study(suite, seeds=[0], out=out, jobs=jobs, data_dir=data_dir,
                       make_report=False, quiet=True, **overrides)
     seconds = time.perf_counter() - t0
-    if study.failed:
-        first = study.failed[0]
-        raise K49Error(f"{len(study.failed)} run(s) failed, first {first['label']}: "
-                       f"{first['error']}")
-    return [{**m, **run_facts(Path(row["run_dir"]))} for m, row in zip(models, study.runs,
-                                                                       strict=True)], seconds
+    return [{**m, **(run_facts(Path(row["run_dir"])) if row["status"] != "failed"
+                     else {"failed": row["error"]})}
+            for m, row in zip(models, study.runs, strict=True)], seconds
 
 
 def precision_check(auto: list[dict[str, Any]], fp32: list[dict[str, Any]]) -> list[dict]:
     """Each model's auto-precision balanced accuracy against its fp32 run's interval."""
-    by_model = {r["model"]: r for r in auto}
+    by_model = {r["model"]: r for r in auto if "failed" not in r}
     rows = []
     for ref in fp32:
-        run = by_model[ref["model"]]
+        run = by_model.get(ref["model"])
+        if run is None or "failed" in ref:
+            continue
         low, high = ref["test_balanced_accuracy_interval"]
         rows.append({"model": ref["model"], "auto": run["test_balanced_accuracy"],
                      "autocast": run["autocast"], "fp32": ref["test_balanced_accuracy"],
@@ -373,7 +384,8 @@ class Bench:
         self.save()
 
     def _precision(self, data_dir, device) -> None:
-        models = [m for m in PRECISION_MODELS if m in {r["model"] for r in self.result["study"]}]
+        models = [m for m in PRECISION_MODELS
+                  if m in {r["model"] for r in self.result["study"] if "failed" not in r}]
         if not models or self.left() < 60:
             self.result["precision"] = {"skipped": "budget" if models else "no such models"}
             return
@@ -411,12 +423,16 @@ def tables(result: dict[str, Any]) -> str:
         k49 = r["k49"] if "images_per_s" in r["k49"] else None
         graph = (f"{k49['images_per_s']:,.0f} | {k49['step_ms']:.3f} | {k49['tflops']}"
                  if k49 else "- | - | -")
-        lines.append(f"| {r['model']} | {graph} | {r['k49_eager']['images_per_s']:,.0f} | "
-                     f"{r['plain']['images_per_s']:,.0f} | {r['k49_over_plain']} | "
-                     f"{r.get('k49_over_keras', '-')} |")
+        eager, plain = (f"{r[k]['images_per_s']:,.0f}" if "images_per_s" in r[k] else "failed"
+                        for k in ("k49_eager", "plain"))
+        lines.append(f"| {r['model']} | {graph} | {eager} | {plain} | "
+                     f"{r['k49_over_plain'] or '-'} | {r.get('k49_over_keras') or '-'} |")
     lines += ["", "| model | epochs | training (s) | images/s | graph | peak GPU memory (MiB) | "
               "test balanced accuracy (%) |", "| --- | ---: | ---: | ---: | --- | ---: | ---: |"]
     for r in result.get("study", []):
+        if "failed" in r:
+            lines.append(f"| {r['model']} | failed: {r['failed'][:60]} | | | | | |")
+            continue
         mem = r.get("peak_gpu_memory_mib")
         lines.append(f"| {r['model']} | {r['epochs_trained']} | {r['train_seconds']:.1f} | "
                      f"{r['images_per_s'] or 0:,.0f} | {'yes' if r['cuda_graph'] else 'no'} | "

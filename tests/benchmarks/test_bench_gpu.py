@@ -116,3 +116,17 @@ def test_the_smoke_path_runs_on_the_cpu_and_writes_its_json(tmp_path):
     assert result["extra"] == {"skipped": "smoke"}
     assert (tmp_path / "check" / "study" / "NN_2_adam" / "seed-0" / "timings.json").is_file()
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_a_failed_loop_or_run_is_recorded_and_the_tables_still_print():
+    row = {"model": "NN_2_adam", "k49": {"failed": "RuntimeError: boom"},
+           "k49_eager": {"images_per_s": 1000.0, "step_ms": 1.0, "tflops": 0.1},
+           "plain": {"failed": "RuntimeError: boom"}}
+    assert bench_gpu.ratios(row) == {"k49_over_plain": None, "keras_images_per_s": 108_000,
+                                     "k49_over_keras": 0.01}
+    study = [{"model": "NN_2_adam", "epochs": 10, "failed": "CUDA out of memory"}]
+    text = bench_gpu.tables({"throughput": [{**row, **bench_gpu.ratios(row)}],
+                             "study": study})
+    assert "| NN_2_adam | - | - | - | 1,000 | failed | - | 0.01 |" in text
+    assert "failed: CUDA out of memory" in text
+    assert bench_gpu.precision_check(study, [{"model": "NN_2_adam"}]) == []
