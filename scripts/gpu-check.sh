@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check, on a CUDA machine whose Python already has torch (a lab card, a cloud
 # instance, the device machine of k49's tool library):
-#   scripts/gpu-check.sh [WHEELS] [gpu_check.py options...]
+#   scripts/gpu-check.sh [WHEELS] [bench_gpu.py options...]
 # 1. k49's other dependencies from the wheels in WHEELS (default gpu-wheels/, made by
 #    scripts/gpu-wheels.sh; skipped when the folder has none), with --no-deps, into a
 #    folder of their own; k49 itself runs from this tree (src/ on PYTHONPATH);
