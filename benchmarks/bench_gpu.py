@@ -32,11 +32,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import torch
@@ -48,6 +50,7 @@ from k49.evaluation.stats import bootstrap_intervals
 from k49.io import default_threads
 from k49.models import get_entry, list_models, model_info
 from k49.study.suites import Suite, SuiteModel
+from k49.training.components import GRAPH_SWITCH
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED_MODELS = tuple(list_models(tag="original"))
@@ -132,20 +135,18 @@ def _sync(device: torch.device) -> None:
 def steady_rate(loop, device: torch.device, *, warmup: int, seconds: float,
                 min_steps: int) -> dict[str, float]:
     """Images/s and step time of `loop` after `warmup` steps, over about `seconds`."""
-    t0 = time.perf_counter()
-    loop.run(warmup)
-    _sync(device)
-    warm = time.perf_counter() - t0
+
+    def timed(steps: int) -> tuple[float, int]:
+        t0 = time.perf_counter()
+        images = loop.run(steps)
+        _sync(device)
+        return time.perf_counter() - t0, images
+
+    warm, _ = timed(warmup)
     probe = max(min_steps, 10)
-    t0 = time.perf_counter()
-    loop.run(probe)
-    _sync(device)
-    per_step = (time.perf_counter() - t0) / probe
+    per_step = timed(probe)[0] / probe
     steps = max(min_steps, min(20_000, int(seconds / max(per_step, 1e-6))))
-    t0 = time.perf_counter()
-    images = loop.run(steps)
-    _sync(device)
-    elapsed = time.perf_counter() - t0
+    elapsed, images = timed(steps)
     return {"images_per_s": round(images / elapsed, 1),
             "step_ms": round(1000 * elapsed / steps, 4), "steps": steps,
             "warmup_seconds": round(warm, 2)}
@@ -160,7 +161,7 @@ def throughput(models: tuple[str, ...], x: torch.Tensor, y: torch.Tensor, device
         flops = model_info(name)["flops"] or 0
         row: dict[str, Any] = {"model": name, "forward_mflops": round(flops / 1e6, 2)}
         loops = {"k49": lambda n=name: OurLoop(n, x, y, device, counts, graphed=True),
-                 "k49_eager": lambda n=name: OurLoop(n, x, y, device, counts),
+                 "k49_eager": lambda n=name: eager_loop(n, x, y, device, counts),
                  "plain": lambda n=name: PlainLoop(n, x, y, device, counts)}
         if name in THROUGHPUT_COMPILED:
             loops["k49_compiled"] = lambda n=name: OurLoop(n, x, y, device, counts,
@@ -182,6 +183,14 @@ def throughput(models: tuple[str, ...], x: torch.Tensor, y: torch.Tensor, device
                 f"{rate['step_ms']:.3f} ms a step, {rate['tflops']} TFLOP/s")
         rows.append({**row, **ratios(row)})
     return rows
+
+
+def eager_loop(name: str, x: torch.Tensor, y: torch.Tensor, device: torch.device,
+               class_counts: np.ndarray) -> OurLoop:
+    """k49's loop built as `train` builds it under K49_CUDA_GRAPHS=0: every step eager, and
+    an optimizer that is not made capturable for a graph it will never join."""
+    with mock.patch.dict(os.environ, {GRAPH_SWITCH: "0"}):
+        return OurLoop(name, x, y, device, class_counts)
 
 
 def ratios(row: dict[str, Any]) -> dict[str, Any]:
@@ -247,6 +256,11 @@ def precision_check(auto: list[dict[str, Any]], fp32: list[dict[str, Any]]) -> l
                      "fp32_interval": [low, high], "fp32_images_per_s": ref["images_per_s"],
                      "within": low <= run["test_balanced_accuracy"] <= high})
     return rows
+
+
+def seed_training_images(n_train: int) -> int:
+    """About how many of `n_train` images the seed protocol trains on (the rest validate)."""
+    return round(n_train * (1 - SEED_PROTOCOL["val_fraction"]))
 
 
 def estimate_seconds(model: str, epochs: int, train_images: int, batch_size: int) -> float:
@@ -352,7 +366,7 @@ class Bench:
 
     def _throughput(self, models, ds, device) -> None:
         self.say("throughput (steady-state training steps, batch 128):")
-        train = round(len(ds.train_labels) * (1 - SEED_PROTOCOL["val_fraction"]))
+        train = seed_training_images(len(ds.train_labels))
         x = torch.from_numpy(ds.train_images[:train]).to(device)
         y = torch.from_numpy(ds.train_labels[:train]).to(device)
         steps = SMOKE["steps"]
@@ -402,8 +416,8 @@ class Bench:
         if self.smoke or self.left() < 30:
             self.result["extra"] = {"skipped": "smoke" if self.smoke else "budget"}
             return
-        train_images = round(n_train * (1 - SEED_PROTOCOL["val_fraction"]))
-        runs, estimate = plan(EXTRA_MODELS, train_images, self.left() - 20, jobs=2)
+        runs, estimate = plan(EXTRA_MODELS, seed_training_images(n_train), self.left() - 20,
+                              jobs=2)
         self.say(f"{', '.join(EXTRA_MODELS)} (estimated {estimate:.0f} s)...")
         facts, seconds = train_suite(runs, self.out / "extra", data_dir, 2,
                                      **self._overrides(device))
