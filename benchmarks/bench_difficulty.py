@@ -12,6 +12,13 @@ accuracy, and the five in the published order. Every score here is on synthetic 
     python benchmarks/bench_difficulty.py --ablation            # + each mechanism turned off
     python benchmarks/bench_difficulty.py --scale 0.25 --models NN_2_adam,knn4 --set hands=32
     python benchmarks/bench_difficulty.py --knn-compare         # knn4: torch against sklearn
+    python benchmarks/bench_difficulty.py --no-transfer         # the calibration alone
+
+With the calibration, the generalisation measure (bench_transfer.py: a model trained on the
+set with held-out fonts left out, scored on those fonts' glyphs drawn another way) for the
+same generator and for version 1 (--transfer-reference), and each class's diversity: a
+generator is accepted when both criteria hold (the calibration's goals, and a measure at least
+version 1's). With --ablation, each mechanism's set gets the measure too.
 
 Runs are k49 run directories under --out, keyed by the set they were trained on: an
 interrupted benchmark resumes and complete runs are not trained again.
@@ -31,11 +38,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a checkout
 
 import numpy as np  # noqa: E402
+from bench_transfer import parse_overrides, transfer_row  # noqa: E402
 
 from k49.data.datasets import K49_CHARS, K49_TEST_COUNTS  # noqa: E402
 from k49.data.load import load_dataset  # noqa: E402
 from k49.data.synthetic import cache_key, generate  # noqa: E402
-from k49.data.synthetic.difficulty import DIFFICULTY, MECHANISMS, Difficulty  # noqa: E402
+from k49.data.synthetic.difficulty import MECHANISMS, Difficulty  # noqa: E402
+from k49.data.synthetic.transfer import class_diversity  # noqa: E402
 from k49.evaluation.run import evaluate_run  # noqa: E402
 from k49.models import create_model  # noqa: E402
 from k49.runs.config import TrainConfig  # noqa: E402
@@ -52,6 +61,9 @@ PUBLISHED = {
 TOLERANCE = 0.03  # within 3 points of the published figure
 RESNET_RANGE = (0.95, 0.985)  # the ResNet's goal instead: a band below the best published 97.33%
 ABLATION_MODELS = "NN_2_sgd,NN_2_adam,knn4"
+#: The generator whose generalisation measure a new one must reach: version 1 (main 21e37d0).
+TRANSFER_REFERENCE = "21e37d0"
+HEADLINE = "other path"  # the measure set that every generator is compared on
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -157,19 +169,6 @@ def knn_compare(ds) -> dict:
             "distance_gflop": flops / 1e9, "same_predictions": agree}
 
 
-def parse_overrides(items: list[str]) -> Difficulty:
-    fields = {f.name: f for f in dataclasses.fields(Difficulty)}
-    change = {}
-    for item in items:
-        name, _, text = item.partition("=")
-        if name not in fields:
-            raise SystemExit(f"--set {item}: no Difficulty field {name!r}; fields: "
-                             f"{', '.join(fields)}")
-        value = json.loads(text)
-        change[name] = tuple(value) if isinstance(value, list) else value
-    return dataclasses.replace(DIFFICULTY, **change)
-
-
 def print_table(rows: list[dict]) -> None:
     print(f"{'model':<18}{'metric':<19}{'synthetic':>10}{'published':>11}{'gap':>8}  goal")
     for r in rows:
@@ -187,6 +186,27 @@ def markdown(result: dict) -> str:
         lines.append(f"| {r['model']} | {r['metric'].replace('_', ' ')} | {pct(r['synthetic'])} "
                      f"| {pct(r['published'])} | {100 * r['gap']:+.1f} | {r['goal']}: "
                      f"{'met' if r['met'] else '**not met**'} |")
+    d = result.get("diversity")
+    if d:
+        lines += ["", "| per-class diversity (training split) | median over classes "
+                  "| 9 rarest classes |", "| --- | ---: | ---: |",
+                  f"| spread: RMS distance to the class mean | {d['spread_median']:.2f} "
+                  f"| {d['spread_9_rarest']:.2f} |",
+                  f"| distance to the nearest other image of the class | "
+                  f"{d['nearest_median']:.2f} | {d['nearest_9_rarest']:.2f} |"]
+    transfer = result.get("transfer")
+    if transfer:
+        lines += ["", "| generator | measure: other path (%) | measure: plain (%) "
+                  "| own test, measure protocol (%) | reaches the reference |",
+                  "| --- | ---: | ---: | ---: | --- |"]
+        for key in ("this", "reference"):
+            row = transfer[key]
+            scores = row["transfer_balanced_accuracy"]
+            reached = ("yes" if transfer["reached_reference"] else "**no**") if key == "this" \
+                else "(the reference)"
+            lines.append(f"| {row['label']} | {pct(scores['other path'])} | "
+                         f"{pct(scores['plain'])} | {pct(row['own_test_balanced_accuracy'])} "
+                         f"| {reached} |")
     by_size = {m: s["recall_by_size"] for m, s in result["scores"].items()
                if "recall_by_size" in s}
     if by_size:
@@ -199,16 +219,25 @@ def markdown(result: dict) -> str:
     if ablation:
         names = ablation["models"]
         metric = {m: PUBLISHED.get(m, ("balanced_accuracy",))[0] for m in names}
-        lines += ["", "| set | " + " | ".join(
-            f"{m} {metric[m].replace('_', ' ')} (%)" for m in names) + " |",
-            "| --- |" + " ---: |" * len(names)]
         full = ablation["rows"]["all mechanisms"]
+        measured = "transfer" in full
+        lines += ["", "| set | " + " | ".join(
+            f"{m} {metric[m].replace('_', ' ')} (%)" for m in names)
+            + (" | measure: other path (%)" if measured else "") + " |",
+            "| --- |" + " ---: |" * (len(names) + measured)]
+
+        def change(value, base):
+            return f" ({100 * (value - base):+.1f})"
+
         for name, row in ablation["rows"].items():
             label = "all mechanisms (the default)" if name == "all mechanisms" else (
                 f"without {name}")
             cells = [pct(row[m][metric[m]]) + ("" if row is full else
-                     f" ({100 * (row[m][metric[m]] - full[m][metric[m]]):+.1f})")
-                     for m in names]
+                     change(row[m][metric[m]], full[m][metric[m]])) for m in names]
+            if measured:
+                value = row["transfer"]["transfer_balanced_accuracy"]["other path"]
+                base = full["transfer"]["transfer_balanced_accuracy"]["other path"]
+                cells.append(pct(value) + ("" if row is full else change(value, base)))
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -227,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablation-models", default=ABLATION_MODELS)
     parser.add_argument("--knn-compare", action="store_true",
                         help="time knn4's search on torch and on scikit-learn")
+    parser.add_argument("--no-transfer", dest="transfer", action="store_false",
+                        help="skip the generalisation measure (bench_transfer.py)")
+    parser.add_argument("--transfer-reference", default=TRANSFER_REFERENCE, metavar="REV",
+                        help="the git revision whose measure the generator must reach "
+                             "(default: version 1, %(default)s)")
     parser.add_argument("--data-dir", type=Path, default=tmp / "data")
     parser.add_argument("--out", type=Path, default=tmp / "runs")
     parser.add_argument("--results", type=Path, default=None,
@@ -247,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir, ds = make_set(args.data_dir, args.scale, args.seed, difficulty, quiet)
     scores = train_models(models, data_dir, ds, args.out, quiet)
     rows = calibration_rows(scores)
+    calibrated = bool(rows) and all(r["met"] for r in rows) and in_published_order(rows)
     info = json.loads((data_dir / "synthetic" / "synthetic.json").read_text())
     result = {
         "synthetic": True,
@@ -257,9 +292,23 @@ def main(argv: list[str] | None = None) -> int:
         "images_per_second": info["images_per_second"],
         "stats": info["stats"]["train"], "reference_stats": info["reference_stats"],
         "rows": rows, "in_published_order": in_published_order(rows),
-        "all_met": bool(rows) and all(r["met"] for r in rows) and in_published_order(rows),
+        "all_met": calibrated,
         "scores": scores,
+        "diversity": class_diversity(ds.train_images, ds.train_labels),
     }
+    if args.transfer:
+        if not quiet:
+            print("generalisation measure: this generator and "
+                  f"revision {args.transfer_reference}")
+        root = args.data_dir / "transfer"
+        this = transfer_row(root, difficulty, "this generator")
+        reference = transfer_row(root, difficulty, f"revision {args.transfer_reference}",
+                                 rev=args.transfer_reference)
+        reached = (this["transfer_balanced_accuracy"][HEADLINE]
+                   >= reference["transfer_balanced_accuracy"][HEADLINE])
+        result["transfer"] = {"this": this, "reference": reference, "headline": HEADLINE,
+                              "reached_reference": bool(reached)}
+        result["both_met"] = calibrated and bool(reached)
     if args.knn_compare:
         result["knn_compare"] = knn_compare(ds)
     if args.ablation:
@@ -275,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
             result["ablation"]["rows"][name] = {
                 m: {k: a_scores[m][k] for k in ("accuracy", "balanced_accuracy")}
                 for m in ablation_models}
+            if args.transfer:
+                result["ablation"]["rows"][name]["transfer"] = transfer_row(
+                    args.data_dir / "transfer", changed, name)
     result["seconds"] = time.perf_counter() - start
 
     default_run = not args.set and args.scale == 1.0 and args.seed == 0
@@ -291,6 +343,19 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     print(f"published order kept: {result['in_published_order']}; all goals met: "
           f"{result['all_met']}")
+    d = result["diversity"]
+    print(f"per-class diversity (training split, median over classes / 9 rarest): spread "
+          f"{d['spread_median']:.2f} / {d['spread_9_rarest']:.2f}, nearest other image "
+          f"{d['nearest_median']:.2f} / {d['nearest_9_rarest']:.2f}")
+    if args.transfer:
+        t = result["transfer"]
+        for row in (t["this"], t["reference"]):
+            print(f"generalisation measure, {row['label']}: {HEADLINE} "
+                  f"{100 * row['transfer_balanced_accuracy'][HEADLINE]:.2f}%, plain "
+                  f"{100 * row['transfer_balanced_accuracy']['plain']:.2f}% balanced accuracy "
+                  f"(own test {100 * row['own_test_balanced_accuracy']:.2f}%)")
+        print(f"reaches {t['reference']['label']}: {t['reached_reference']}; both criteria "
+              f"met: {result['both_met']}")
     if args.knn_compare:
         c = result["knn_compare"]
         print(f"knn4 search: torch {c['torch_seconds']:.1f} s, scikit-learn "
@@ -305,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
             cells = "  ".join(
                 f"{100 * row[m][PUBLISHED.get(m, ('balanced_accuracy',))[0]]:6.2f}%"
                 for m in names)
+            if "transfer" in row:
+                cells += (f"  {HEADLINE} "
+                          f"{100 * row['transfer']['transfer_balanced_accuracy'][HEADLINE]:6.2f}%")
             print(f"  {label:<34}{cells}")
     if target is not None:
         print(f"wrote {target}")

@@ -116,7 +116,8 @@ def test_variant_share_moves_hands_to_hentaigana(templates):
     ({"neighbours": -0.1}, "neighbours"), ({"neighbour_depth": (0.1, -1)}, "neighbour_depth"),
     ({"stroke_shift": float("nan")}, "stroke_shift"), ({"bleed_through": True}, "bleed_through"),
     ({"new_test_hands": 1.2}, "new_test_hands"), ({"house_share": 1.01}, "house_share"),
-    ({"house_strength": -0.5}, "house_strength"),
+    ({"house_strength": -0.5}, "house_strength"), ({"house_fonts": 1.5}, "house_fonts"),
+    ({"house_variant_share": -1}, "house_variant_share"),
 ])
 def test_a_bad_difficulty_is_one_line_error_naming_the_field(tmp_path, change, field):
     bad = dataclasses.replace(DIFFICULTY, **change)

@@ -92,7 +92,8 @@ def load_dataset(
                 print(rebuild.reason, file=sys.stderr)
             synthetic.generate(data_dir, scale=rebuild.scale, seed=rebuild.seed,
                                progress=progress, system_fonts=rebuild.system_fonts,
-                               difficulty=synthetic.difficulty_from_record(rebuild.difficulty))
+                               difficulty=synthetic.difficulty_from_record(rebuild.difficulty),
+                               exclude_families=rebuild.exclude_families)
     elif missing := missing_files(spec, data_dir):
         if spec.folder is not None:
             raise K49Error(f"{', '.join(missing)} missing from the dataset folder {directory}: "

@@ -63,6 +63,14 @@ class Difficulty:
     #: a share of an ordinary hand's distance (0: the template as the font draws it).
     house_share: float = 0.75
     house_strength: float = 0.0
+    #: Share of classes (with both kinds of template) whose house hand writes one of its
+    #: hentaigana rather than its modern form (version 4: as variant_share, 0.8).
+    house_variant_share: float = 0.8
+    #: Share of the house style's samples written in the class's usual (modern) form as one of
+    #: the fonts draws it, each such sample drawing one of the class's modern templates evenly
+    #: (the form many books share, in many scribes' letters), the rest by the house hand
+    #: alone. 0: all of them by the house hand, one template per class (version 4).
+    house_fonts: float = 0.0
     #: Each stroke group's own shift (standard deviation, in half-frame units), turn (degrees)
     #: and ink weight (log standard deviation: thinner or thicker), per hand.
     stroke_shift: float = 0.06
@@ -126,7 +134,7 @@ def check_difficulty(difficulty: Difficulty) -> Difficulty:
         if isinstance(value, tuple) and (len(value) != 2 or value[0] > value[1]):
             raise ValueError(f"Difficulty.{f.name} must be a (low, high) range, got {value!r}")
     for name in ("variant_share", "neighbours", "broken_ink", "bleed_through", "broken_area",
-                 "new_test_hands", "house_share"):
+                 "new_test_hands", "house_share", "house_fonts", "house_variant_share"):
         if getattr(difficulty, name) > 1:
             raise ValueError(f"Difficulty.{name} is a share, at most 1, got "
                              f"{getattr(difficulty, name)!r}")
@@ -160,6 +168,15 @@ class Hands:
     images: torch.Tensor
     affine: torch.Tensor
     warp: torch.Tensor
+
+    def with_templates(self, templates) -> Hands:
+        """These hands followed by one plain hand per template (its template as the font draws
+        it, no hand draws): row len(self.template) + t writes template t."""
+        n = len(templates.images)
+        return Hands(template=torch.cat([self.template, torch.arange(n)]),
+                     images=torch.cat([self.images, templates.images]),
+                     affine=torch.cat([self.affine, self.affine.new_zeros(n, AFFINE_DRAWS)]),
+                     warp=torch.cat([self.warp, self.warp.new_zeros(n, *self.warp.shape[1:])]))
 
 
 def draw_hands(templates, rows: torch.Tensor, difficulty: Difficulty, warp_grid: int,

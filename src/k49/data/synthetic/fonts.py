@@ -111,13 +111,30 @@ def system_font_paths() -> list[Path]:
     return [unique[k] for k in sorted(unique)]
 
 
-def find_fonts(system_fonts: bool | None = None) -> list[tuple[Path, str]]:
-    """The fonts to draw from, as (path, source): matplotlib-fontja's first, then system fonts."""
+def find_fonts(system_fonts: bool | None = None,
+               exclude_families: tuple[str, ...] = ()) -> list[tuple[Path, str]]:
+    """The fonts to draw from, as (path, source): matplotlib-fontja's first, then system fonts,
+    less any system font whose family name starts with one of `exclude_families` (the
+    generalisation measure's held-out fonts, synthetic/transfer.py)."""
     paths = [(fontja_font(), FONTJA)]
     if system_fonts_enabled(system_fonts):
         base = str(paths[0][0].resolve())
-        paths += [(p, SYSTEM) for p in system_font_paths() if str(p) != base]
+        paths += [(p, SYSTEM) for p in system_font_paths() if str(p) != base
+                  and not font_in_families(p, exclude_families)]
     return paths
+
+
+def font_family(path: Path) -> str:
+    """The family name a font file declares ("" if it cannot be read)."""
+    try:
+        return open_font(path).family_name
+    except Exception:  # noqa: BLE001 - an unreadable font belongs to no family
+        return ""
+
+
+def font_in_families(path: Path, families: tuple[str, ...]) -> bool:
+    """Whether the font file's family name starts with one of `families`."""
+    return bool(families) and font_family(path).startswith(tuple(families))
 
 
 def font_set(fonts: list[tuple[Path, str]]) -> list[dict[str, object]]:

@@ -38,9 +38,10 @@ GENERATOR_VERSION = 4
 INFO_FILE = "synthetic.json"
 
 
-def cache_key(system_fonts: bool | None = None) -> str:
+def cache_key(system_fonts: bool | None = None, exclude_families: tuple[str, ...] = ()) -> str:
     """What decides whether a generated set is current: generator version and font set."""
-    return f"v{GENERATOR_VERSION}-{font_set_key(find_fonts(system_fonts))}"
+    fonts = find_fonts(system_fonts, tuple(exclude_families))
+    return f"v{GENERATOR_VERSION}-{font_set_key(fonts)}"
 
 
 def template_summary(per_class: dict[str, int]) -> dict[str, int | float]:
@@ -122,6 +123,7 @@ class Rebuild:
     system_fonts: bool | None  # None: as K49_SYNTH_SYSTEM_FONTS says
     reason: str | None  # a one-line notice, None for a first generation
     difficulty: dict[str, Any] | None = None  # as recorded by this generator version; None: default
+    exclude_families: tuple[str, ...] = ()  # system font families kept out, as recorded
 
 
 def rebuild_needed(data_dir: str | os.PathLike) -> Rebuild | None:
@@ -144,6 +146,7 @@ def rebuild_needed(data_dir: str | os.PathLike) -> Rebuild | None:
         system_fonts = bool(recorded.get("system_fonts", True))
         version = recorded.get("generator_version")
         difficulty = recorded.get("difficulty") if version == GENERATOR_VERSION else None
+        exclude = tuple(str(f) for f in recorded.get("exclude_families") or ())
     except FileNotFoundError:
         if missing:  # a set of unknown scale and seed: never overwrite it with another
             raise K49Error(
@@ -152,14 +155,14 @@ def rebuild_needed(data_dir: str | os.PathLike) -> Rebuild | None:
                 "--scale and --seed") from None
         return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        key, scale, seed, system_fonts, version, difficulty = (
-            None, DEFAULT_SCALE, 0, None, None, None)
+        key, scale, seed, system_fonts, version, difficulty, exclude = (
+            None, DEFAULT_SCALE, 0, None, None, None, ())
     difficulty = difficulty if isinstance(difficulty, dict) else None
     if missing:
         return Rebuild(scale, seed, system_fonts, (
             f"{', '.join(missing)} missing from {directory}: rebuilding the set with its "
-            f"recorded scale {scale} and seed {seed}"), difficulty)
-    if key == cache_key(system_fonts):
+            f"recorded scale {scale} and seed {seed}"), difficulty, exclude)
+    if key == cache_key(system_fonts, exclude):
         return None
     if version != GENERATOR_VERSION:
         why = (f"was made by synthetic generator version {version}, and this is version "
@@ -168,4 +171,4 @@ def rebuild_needed(data_dir: str | os.PathLike) -> Rebuild | None:
         why = "was built from another font set"
     return Rebuild(scale, seed, system_fonts, (
         f"the synthetic set in {directory} {why}: rebuilding it (scale {scale}, seed {seed})"
-    ), difficulty)
+    ), difficulty, exclude)

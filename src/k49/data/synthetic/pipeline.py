@@ -150,8 +150,14 @@ def set_hands(templates: TemplateSet, seed: int, difficulty: Difficulty = DIFFIC
         strength = torch.ones(len(weights), difficulty.hands)
         strength[:, 0] = difficulty.house_strength
         strength = strength.flatten()
-    return draw_hands(templates, weights.repeat_interleave(difficulty.hands, 0), difficulty,
-                      distortion.elastic_grid, g, strength, map_chunks=pool.map if pool else map)
+    rows = weights.repeat_interleave(difficulty.hands, 0)
+    if difficulty.house_share:  # the house hand's form: its own share of variants
+        house = templates.class_weights(difficulty.house_variant_share)
+        rows[:: difficulty.hands] = torch.from_numpy(house).float()
+    hands = draw_hands(templates, rows, difficulty, distortion.elastic_grid, g, strength,
+                       map_chunks=pool.map if pool else map)
+    return hands.with_templates(templates) if difficulty.house_share and difficulty.house_fonts \
+        else hands
 
 
 def class_hands(difficulty: Difficulty) -> np.ndarray:
@@ -199,6 +205,17 @@ def _draw_hand(difficulty: Difficulty, labels: torch.Tensor, g: torch.Generator)
                              replacement=True, generator=g)
 
 
+def _house_in_fonts(index: torch.Tensor, hand: torch.Tensor, labels: torch.Tensor,
+                    modern: torch.Tensor, difficulty: Difficulty,
+                    g: torch.Generator) -> torch.Tensor:
+    """`index` with a share `difficulty.house_fonts` of the house hand's samples moved to one
+    of their class's plain modern templates (`modern`: TemplateSet.class_weights(0)), the rows
+    that Hands.with_templates appends after the hands."""
+    in_fonts = (hand == 0) & (torch.rand(len(hand), generator=g) < difficulty.house_fonts)
+    template = torch.multinomial(modern[labels], 1, generator=g)[:, 0]
+    return torch.where(in_fonts, len(modern) * difficulty.hands + template, index)
+
+
 def _render(*args) -> torch.Tensor:
     with torch.inference_mode():  # per thread: a renderer's thread needs its own
         return render_batch(*args)
@@ -235,6 +252,7 @@ def synthesize(
     labels = torch.from_numpy(np.repeat(np.arange(len(counts)), counts))
     labels = labels[torch.randperm(len(labels), generator=g)]
     weights = torch.from_numpy(templates.class_weights(difficulty.variant_share)).float()
+    modern = torch.from_numpy(templates.class_weights(0.0)).float()
     images = np.empty((len(labels), 28, 28), dtype=np.uint8)
     rendering: deque = deque()  # (start, future) of the batches on the pool, in order
 
@@ -250,7 +268,10 @@ def synthesize(
             batch = labels[start : start + BATCH_SIZE]
             if per_class:
                 batch_hands = hands
-                index = batch * per_class + _draw_hand(difficulty, batch, g)
+                hand = _draw_hand(difficulty, batch, g)
+                index = batch * per_class + hand
+                if difficulty.house_share and difficulty.house_fonts:
+                    index = _house_in_fonts(index, hand, batch, modern, difficulty, g)
             else:
                 batch_hands = draw_hands(templates, weights[batch], difficulty,
                                          distortion.elastic_grid, g)
@@ -357,6 +378,7 @@ def generate(
     *,
     system_fonts: bool | None = None,
     difficulty: Difficulty = DIFFICULTY,
+    exclude_families: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write the synthetic set into `data_dir`/synthetic in K49's format; return its report.
 
@@ -366,9 +388,12 @@ def generate(
     The report (also written as synthetic.json) records seed, scale, counts, the fonts and
     templates used (with a one-line `summary` and the cache key of the font set), image
     statistics and the generation speed. Without hentaigana or brush fonts it prints a one-line
-    warning with the install command on stderr (also recorded as `font_warning`). Every file is
-    written to a temporary name and renamed only once all of them are complete.
+    warning with the install command on stderr (also recorded as `font_warning`).
+    `exclude_families` keeps the system fonts of those families out (the generalisation
+    measure's held-out fonts, transfer.py); the set records them. Every file is written to a
+    temporary name and renamed only once all of them are complete.
     """
+    exclude_families = tuple(exclude_families)
     scale = _check_scale(scale)
     seed = _check_seed(seed)
     try:
@@ -379,12 +404,12 @@ def generate(
     out_dir = make_dir(spec.directory(data_dir))
     remove_stale_parts(out_dir)  # left by a generation killed midway
     train_counts, test_counts = class_counts(scale)
-    fonts = find_fonts(system_fonts)
+    fonts = find_fonts(system_fonts, exclude_families)
 
     start = time.perf_counter()
     workers = default_threads()
     with renderers(workers) as pool:
-        templates = build_templates(system_fonts)
+        templates = build_templates(system_fonts, exclude_families=exclude_families)
         t_templates = time.perf_counter() - start
         fonts_used = [asdict(f) for f in templates.fonts]
         warning = font_warning(fonts_used, templates.n_hentaigana,
@@ -411,6 +436,7 @@ def generate(
         **_font_facts(templates, spec.chars, fonts, system_fonts, warning),
         "distortion": asdict(DISTORTION),
         "difficulty": difficulty.as_dict(),
+        "exclude_families": list(exclude_families),
         "stats": {split: image_stats(arrays[split][0]) for split in arrays},
         "reference_stats": dict(K49_REFERENCE),
         "torch": torch.__version__,

@@ -97,6 +97,17 @@ class TemplateSet:
     def n_hentaigana(self) -> int:
         return int((self.kinds == "hentaigana").sum())
 
+    def subset(self, keep: np.ndarray) -> TemplateSet:
+        """The templates where the boolean `keep` (T,) is true, and the fonts they come from."""
+        keep = np.asarray(keep, dtype=bool)
+        index = torch.from_numpy(np.flatnonzero(keep))
+        records = [r for r, k in zip(self.records, keep, strict=True) if k]
+        families = {r["font"] for r in records}
+        return TemplateSet(images=self.images[index], labels=self.labels[keep], records=records,
+                           n_classes=self.n_classes,
+                           fonts=[f for f in self.fonts if f.family in families],
+                           parts=self.parts[index], part_centres=self.part_centres[index])
+
     def describe(self, chars: Sequence[str] = K49_CHARS) -> str:
         """`built from 7 fonts, 664 templates (per class: min 6, median 14, max 19)`."""
         return describe(len(self.fonts), template_summary(self.per_class(chars)))
@@ -276,13 +287,15 @@ _TEMPLATE_CACHE: dict[tuple, TemplateSet] = {}
 
 
 def build_templates(
-    system_fonts: bool | None = None, chars: Sequence[str] = K49_CHARS
+    system_fonts: bool | None = None, chars: Sequence[str] = K49_CHARS,
+    exclude_families: tuple[str, ...] = (),
 ) -> TemplateSet:
-    """Render every class in every usable font, plus hentaigana variants; see the module doc.
+    """Render every class in every usable font (less the system fonts of `exclude_families`),
+    plus hentaigana variants; see the module doc.
 
     Cached per process for the same fonts (paths, sizes and modification times) and classes.
     """
-    paths = find_fonts(system_fonts)
+    paths = find_fonts(system_fonts, exclude_families)
     key = (tuple(chars), GLYPH_SIZE, TEMPLATE_SIZE) + tuple(
         (str(p), src, p.stat().st_size, p.stat().st_mtime_ns) for p, src in paths
     )
