@@ -107,7 +107,7 @@ def test_class_diversity_sees_classes_narrowed_to_one_form():
 def test_house_fonts_write_the_house_share_in_the_modern_forms_of_every_font():
     templates = synthetic.build_templates()
     difficulty = dataclasses.replace(DIFFICULTY, house_share=1.0, house_fonts=1.0,
-                                     hands_by_size=0.0)
+                                     house_variant_share=0.0, hands_by_size=0.0)
     hands = synthetic.set_hands(templates, 0, difficulty)
     n_hands = 49 * difficulty.hands
     assert len(hands.template) == n_hands + len(templates.labels)
@@ -117,7 +117,7 @@ def test_house_fonts_write_the_house_share_in_the_modern_forms_of_every_font():
     from k49.data.synthetic.pipeline import _house_in_fonts
     labels = torch.randint(49, (20_000,), generator=torch.Generator().manual_seed(0))
     hand = torch.zeros_like(labels)  # every sample by the house hand
-    modern = torch.from_numpy(templates.class_weights(0.0)).float()
+    modern = torch.from_numpy(templates.class_weights(difficulty.house_variant_share)).float()
     index = _house_in_fonts(labels * difficulty.hands, hand, labels, modern, difficulty,
                             torch.Generator().manual_seed(1))
     template = hands.template[index].numpy()
@@ -163,7 +163,7 @@ def test_house_variant_share_sets_the_house_hands_form_alone():
     for share in (0.0, 1.0):
         hands = synthetic.set_hands(templates, 0, dataclasses.replace(
             DIFFICULTY, house_variant_share=share, variant_share=1 - share))
-        chosen = hands.template.view(49, n)[both]
+        chosen = hands.template[: 49 * n].view(49, n)[both]
         house, others = kinds[chosen[:, 0].numpy()], kinds[chosen[:, 1:].numpy()]
         assert (house == ("hentaigana" if share else "modern")).all()
         assert (others == ("modern" if share else "hentaigana")).all()

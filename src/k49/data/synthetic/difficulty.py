@@ -10,8 +10,10 @@ Hands: every class is written by `hands` writers (a rarer class by fewer, with
 K49's books are): a template (a variant form, with `variant_share` of a class's hands on its
 hentaigana), its own slant, proportions and smooth warp (`hand_strength`), and its own way of
 placing, turning and weighting each stroke group (`stroke_*`). Hand 0 of a class is its house
-hand (`house_*`): the way the character was usually written, near its template, writing most
-of the class's samples; the other hands are the many unusual writers. Each sample of a hand
+hand (`house_*`): the way the character was usually written, in its modern form, writing most
+of the class's samples, and those samples written in every font's glyph of it (`house_fonts`:
+the usual form is every book's, so a model learns the character, not one glyph); the other
+hands are the many unusual writers. Each sample of a hand
 then varies around it: the sample's own draw of the same affine map and warp
 (`sample_strength`). With hands off, every sample is its own hand.
 Page effects act per sample: a neighbouring character's end entering the crop,
@@ -35,19 +37,20 @@ AFFINE_DRAWS, PART_DRAWS = 6, 4
 @dataclass(frozen=True)
 class Difficulty:
     """The mechanisms that make the set K49-hard (see the module doc). The defaults (generator
-    version 4) were calibrated against the published real-K49 figures with
-    benchmarks/bench_difficulty.py; docs/synthetic.md has the calibration and its limits."""
+    version 5) were calibrated against the published real-K49 figures, and checked by the
+    generalisation measure (synthetic/transfer.py), with benchmarks/bench_difficulty.py;
+    docs/synthetic.md has the calibration and its limits."""
 
     #: Share of a class's hands writing one of its hentaigana (variant forms from other source
     #: kanji) rather than the modern glyph, for classes that have both.
-    variant_share: float = 0.8
+    variant_share: float = 1.0
     #: Writers per class; 0: no hands, every sample draws its own template and strokes.
-    hands: int = 32
+    hands: int = 128
     #: How far hands differ from each other, and one hand's samples from each other: the
     #: hand's and the sample's affine and warp draws, as multiples of Distortion's standard
     #: deviations (hands off: a sample draws only its own).
-    hand_strength: float = 1.0
-    sample_strength: float = 1.4
+    hand_strength: float = 1.5
+    sample_strength: float = 0.8
     #: How unevenly a class's samples fall to its hands, as books of very different lengths:
     #: hand h writes a share proportional to (h + 1) ** -hand_skew; 0: every hand alike.
     hand_skew: float = 0.0
@@ -63,14 +66,15 @@ class Difficulty:
     #: a share of an ordinary hand's distance (0: the template as the font draws it).
     house_share: float = 0.75
     house_strength: float = 0.0
-    #: Share of classes (with both kinds of template) whose house hand writes one of its
-    #: hentaigana rather than its modern form (version 4: as variant_share, 0.8).
-    house_variant_share: float = 0.8
-    #: Share of the house style's samples written in the class's usual (modern) form as one of
-    #: the fonts draws it, each such sample drawing one of the class's modern templates evenly
-    #: (the form many books share, in many scribes' letters), the rest by the house hand
+    #: Share of the house style in a class's variant forms (its hentaigana) rather than its
+    #: usual modern form, for classes that have both: of the house hand's template, and of
+    #: the templates its samples in every font draw (version 4: as variant_share, 0.8).
+    house_variant_share: float = 0.0
+    #: Share of the house style's samples written as one of the fonts draws the class, each
+    #: such sample drawing one of the class's templates (by `house_variant_share`) evenly:
+    #: the forms many books share, in many scribes' letters; the rest by the house hand
     #: alone. 0: all of them by the house hand, one template per class (version 4).
-    house_fonts: float = 0.0
+    house_fonts: float = 1.0
     #: Each stroke group's own shift (standard deviation, in half-frame units), turn (degrees)
     #: and ink weight (log standard deviation: thinner or thicker), per hand.
     stroke_shift: float = 0.06
@@ -111,6 +115,7 @@ MECHANISMS: dict[str, dict[str, Any]] = {
     "many hands": {"hands": 0},
     "hands by class size": {"hands_by_size": 0.0},
     "house style": {"house_share": 0.0},
+    "house style in every font": {"house_fonts": 0.0},
     "stroke-level variation": {"stroke_shift": 0.0, "stroke_turn_deg": 0.0,
                                "stroke_weight": 0.0},
     "neighbouring characters": {"neighbours": 0.0},

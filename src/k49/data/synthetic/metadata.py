@@ -32,7 +32,9 @@ DEFAULT_SCALE = 0.1
 #: house hand per class; more, stronger hands; more variant forms. Version 4: fewer, closer
 #: hands, fewer of them in a rarer class (`hands_by_size`), and more variation within a hand,
 #: so the convolutional models land on their K49 figures (version 3 left them 8-10 points under).
-GENERATOR_VERSION = 4
+#: Version 5: the house style is each class's usual (modern) form in every font, not one
+#: template (80% of them a variant form), so what a model learns reads other renderings.
+GENERATOR_VERSION = 5
 
 #: The metadata file beside the set's K49-format files.
 INFO_FILE = "synthetic.json"

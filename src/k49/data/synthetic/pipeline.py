@@ -206,14 +206,14 @@ def _draw_hand(difficulty: Difficulty, labels: torch.Tensor, g: torch.Generator)
 
 
 def _house_in_fonts(index: torch.Tensor, hand: torch.Tensor, labels: torch.Tensor,
-                    modern: torch.Tensor, difficulty: Difficulty,
+                    house: torch.Tensor, difficulty: Difficulty,
                     g: torch.Generator) -> torch.Tensor:
     """`index` with a share `difficulty.house_fonts` of the house hand's samples moved to one
-    of their class's plain modern templates (`modern`: TemplateSet.class_weights(0)), the rows
-    that Hands.with_templates appends after the hands."""
+    of their class's plain templates, drawn by `house` (TemplateSet.class_weights of
+    `house_variant_share`): the rows that Hands.with_templates appends after the hands."""
     in_fonts = (hand == 0) & (torch.rand(len(hand), generator=g) < difficulty.house_fonts)
-    template = torch.multinomial(modern[labels], 1, generator=g)[:, 0]
-    return torch.where(in_fonts, len(modern) * difficulty.hands + template, index)
+    template = torch.multinomial(house[labels], 1, generator=g)[:, 0]
+    return torch.where(in_fonts, len(house) * difficulty.hands + template, index)
 
 
 def _render(*args) -> torch.Tensor:
@@ -252,7 +252,7 @@ def synthesize(
     labels = torch.from_numpy(np.repeat(np.arange(len(counts)), counts))
     labels = labels[torch.randperm(len(labels), generator=g)]
     weights = torch.from_numpy(templates.class_weights(difficulty.variant_share)).float()
-    modern = torch.from_numpy(templates.class_weights(0.0)).float()
+    house = torch.from_numpy(templates.class_weights(difficulty.house_variant_share)).float()
     images = np.empty((len(labels), 28, 28), dtype=np.uint8)
     rendering: deque = deque()  # (start, future) of the batches on the pool, in order
 
@@ -271,7 +271,7 @@ def synthesize(
                 hand = _draw_hand(difficulty, batch, g)
                 index = batch * per_class + hand
                 if difficulty.house_share and difficulty.house_fonts:
-                    index = _house_in_fonts(index, hand, batch, modern, difficulty, g)
+                    index = _house_in_fonts(index, hand, batch, house, difficulty, g)
             else:
                 batch_hands = draw_hands(templates, weights[batch], difficulty,
                                          distortion.elastic_grid, g)
