@@ -25,11 +25,11 @@ def test_overrides_and_mechanisms_off_name_bad_ones():
 def test_a_small_measure_scores_the_two_sets_and_says_synthetic(tmp_path, monkeypatch, capsys):
     if not transfer.held_out_font_paths():
         pytest.skip("the held-out fonts are not installed (scripts/install-fonts.sh)")
-    monkeypatch.setattr(transfer, "PER_CLASS", 4)
-    monkeypatch.setattr(bench_transfer, "PER_CLASS", 4)
+    monkeypatch.setattr(transfer, "PER_CLASS", 2)
+    monkeypatch.setattr(bench_transfer, "PER_CLASS", 2)
     monkeypatch.setitem(bench_transfer.PROTOCOL, "epochs", 1)
     out = tmp_path / "transfer.json"
-    code = bench_transfer.main(["--scale", "0.01", "--root", str(tmp_path), "--results",
+    code = bench_transfer.main(["--scale", "0.005", "--root", str(tmp_path), "--results",
                                 str(out)])
     assert code == 0
     result = json.loads(out.read_text("utf-8"))
