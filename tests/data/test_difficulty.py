@@ -94,12 +94,19 @@ def test_hands_are_shared_by_the_splits_and_fixed_by_the_set_seed(templates):
     assert synthetic.set_hands(templates, 3, EASY) is None
 
 
-def test_variant_share_moves_hands_to_hentaigana(templates):
+def classes_with_both_forms(templates) -> list[int]:
+    """The classes with modern and hentaigana templates (skips the test if there are none)."""
     kinds, labels = templates.kinds, templates.labels
     both = [c for c in range(49) if (kinds[labels == c] == "hentaigana").any()
             and (kinds[labels == c] == "modern").any()]
     if not both:
         pytest.skip("no class has both modern and hentaigana templates (no IPAmj Mincho)")
+    return both
+
+
+def test_variant_share_moves_hands_to_hentaigana(templates):
+    kinds, labels = templates.kinds, templates.labels
+    both = classes_with_both_forms(templates)
     per_class = DIFFICULTY.hands
     for share in (0.0, 0.5, 1.0):
         weights = templates.class_weights(share)
@@ -111,6 +118,19 @@ def test_variant_share_moves_hands_to_hentaigana(templates):
         assert np.all(labels[chosen] == np.asarray(both)[:, None])  # a hand writes its class
         drawn = (kinds[chosen] == "hentaigana").mean()
         assert drawn == pytest.approx(share, abs=0.05)
+
+
+def test_house_variant_share_sets_the_house_hands_form_alone(templates):
+    kinds = templates.kinds
+    both = classes_with_both_forms(templates)
+    n = DIFFICULTY.hands
+    for share in (0.0, 1.0):
+        hands = synthetic.set_hands(templates, 0, dataclasses.replace(
+            DIFFICULTY, house_variant_share=share, variant_share=1 - share))
+        chosen = hands.template[: 49 * n].view(49, n)[both]
+        house, others = kinds[chosen[:, 0].numpy()], kinds[chosen[:, 1:].numpy()]
+        assert (house == ("hentaigana" if share else "modern")).all()
+        assert (others == ("modern" if share else "hentaigana")).all()
 
 
 @pytest.mark.parametrize("change, field", [

@@ -151,19 +151,3 @@ def test_house_fonts_are_deterministic_and_keep_the_labels():
     np.testing.assert_array_equal(first, second)
     assert not np.array_equal(none, first)
 
-
-def test_house_variant_share_sets_the_house_hands_form_alone():
-    templates = synthetic.build_templates()
-    kinds, labels = templates.kinds, templates.labels
-    both = [c for c in range(49) if (kinds[labels == c] == "hentaigana").any()
-            and (kinds[labels == c] == "modern").any()]
-    if not both:
-        pytest.skip("no class has both modern and hentaigana templates (no IPAmj Mincho)")
-    n = DIFFICULTY.hands
-    for share in (0.0, 1.0):
-        hands = synthetic.set_hands(templates, 0, dataclasses.replace(
-            DIFFICULTY, house_variant_share=share, variant_share=1 - share))
-        chosen = hands.template[: 49 * n].view(49, n)[both]
-        house, others = kinds[chosen[:, 0].numpy()], kinds[chosen[:, 1:].numpy()]
-        assert (house == ("hentaigana" if share else "modern")).all()
-        assert (others == ("modern" if share else "hentaigana")).all()

@@ -99,6 +99,12 @@ class Difficulty:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def house_in_fonts(self) -> bool:
+        """Whether some house-style samples are written in the fonts' templates (the rows
+        Hands.with_templates appends)."""
+        return bool(self.house_share and self.house_fonts)
+
     def without(self, mechanism: str) -> Difficulty:
         """This difficulty with one mechanism (see MECHANISMS) turned off."""
         try:

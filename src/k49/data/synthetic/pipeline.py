@@ -156,8 +156,7 @@ def set_hands(templates: TemplateSet, seed: int, difficulty: Difficulty = DIFFIC
         rows[:: difficulty.hands] = torch.from_numpy(house).float()
     hands = draw_hands(templates, rows, difficulty, distortion.elastic_grid, g, strength,
                        map_chunks=pool.map if pool else map)
-    return hands.with_templates(templates) if difficulty.house_share and difficulty.house_fonts \
-        else hands
+    return hands.with_templates(templates) if difficulty.house_in_fonts else hands
 
 
 def class_hands(difficulty: Difficulty) -> np.ndarray:
@@ -270,7 +269,7 @@ def synthesize(
                 batch_hands = hands
                 hand = _draw_hand(difficulty, batch, g)
                 index = batch * per_class + hand
-                if difficulty.house_share and difficulty.house_fonts:
+                if difficulty.house_in_fonts:
                     index = _house_in_fonts(index, hand, batch, house, difficulty, g)
             else:
                 batch_hands = draw_hands(templates, weights[batch], difficulty,
